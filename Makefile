@@ -1,0 +1,104 @@
+# Chronoscope — the two commands:
+#   make run    install what is missing, build, and serve on http://127.0.0.1:8080/
+#   make test   install what is missing and run the whole suite (browser tests included)
+# Every install step checks first, so a second run skips what is already right.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO_BIN := $(HOME)/.cargo/bin
+export PATH := $(CURDIR)/node_modules/.bin:$(CARGO_BIN):$(PATH)
+
+TRUNK_VERSION := 0.21.14
+# The wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock (pinned in frontend/Cargo.toml).
+WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"/\1/p;}' Cargo.lock)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+ADDR ?= 127.0.0.1:8080
+DATA_DIR ?= ./data
+
+FRONTEND_SOURCES := $(shell find frontend shared static -type f -not -path '*/target/*') \
+	Cargo.toml Cargo.lock Trunk.toml package-lock.json
+
+.PHONY: help run test tools browser-tools wasm-target trunk wasm-bindgen-cli npm-tools dist server \
+	lint unit-tests wasm-check browser-tests bundle-size clean
+
+help:
+	@echo "make run    install what is missing, build and start Chronoscope at http://$(ADDR)/"
+	@echo "make test   install what is missing and run the whole test suite (browser tests too)"
+
+## ---------------------------------------------------------------- the two commands
+run: tools dist server
+	./target/release/chronoscope serve --addr $(ADDR) --dist dist --data-dir $(DATA_DIR)
+
+test: tools browser-tools lint unit-tests wasm-check dist browser-tests
+	@echo "make test: all checks passed"
+
+## ---------------------------------------------------------------- installs (idempotent)
+tools: wasm-target trunk wasm-bindgen-cli npm-tools
+
+wasm-target:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown \
+		|| rustup target add wasm32-unknown-unknown
+
+trunk:
+	@if [ "$$(trunk --version 2>/dev/null)" != "trunk $(TRUNK_VERSION)" ]; then \
+		echo "installing trunk $(TRUNK_VERSION) (a few minutes, once)"; \
+		cargo install trunk --version $(TRUNK_VERSION) --locked; \
+	fi
+
+# Without --locked: its lockfile names a dependency version the registry here does not serve.
+wasm-bindgen-cli:
+	@test -n "$(WASM_BINDGEN_VERSION)" || { echo "error: no wasm-bindgen in Cargo.lock"; exit 1; }
+	@if [ "$$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
+		echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION)"; \
+		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force; \
+	fi
+
+# wasm-opt (npm binaryen) and Mermaid, pinned by package-lock.json.
+npm-tools: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+browser-tools:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo "installing Debian's chromium and chromium-driver"; \
+		$(SUDO) apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+## ---------------------------------------------------------------- builds
+dist: dist/index.html
+dist/index.html: $(FRONTEND_SOURCES) node_modules/.installed
+	trunk build --release --skip-version-check
+	mkdir -p dist/vendor/mermaid
+	cp node_modules/mermaid/dist/mermaid.min.js node_modules/mermaid/LICENSE dist/vendor/mermaid/
+	@$(MAKE) --no-print-directory bundle-size
+
+bundle-size:
+	@wasm=$$(ls dist/*.wasm | head -n1); js=$$(ls dist/*.js | grep -v vendor | head -n1); \
+	raw=$$(stat -c %s "$$wasm"); gz=$$(gzip -9 -c "$$wasm" | wc -c); \
+	jsraw=$$(stat -c %s "$$js"); jsgz=$$(gzip -9 -c "$$js" | wc -c); \
+	br=""; if command -v brotli >/dev/null; then br=", brotli $$(brotli -c -q 11 "$$wasm" | wc -c) B"; fi; \
+	echo "bundle: wasm $$raw B (gzip $$gz B$$br); js glue $$jsraw B (gzip $$jsgz B)"
+
+server:
+	cargo build --release -p chronoscope-server
+
+## ---------------------------------------------------------------- checks
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit-tests:
+	cargo test --workspace
+
+wasm-check:
+	cargo check -p chronoscope --target wasm32-unknown-unknown
+
+browser-tests: dist
+	cargo test -p chronoscope-e2e --test browser -- --ignored --test-threads=1
+
+clean:
+	rm -rf dist target

@@ -1,0 +1,124 @@
+//! # chronoscope-server — the relay, the static file server and the headless labs
+//!
+//! `chronoscope serve` binds one TCP listener and serves two things on it:
+//! - the built front end (a directory produced by trunk) at `/`,
+//! - the WebSocket relay at `/ws/{room}` (see [`relay`]).
+//!
+//! [`run`] takes its listener and a [`Shutdown`] so tests bind `127.0.0.1:0` and drive a real
+//! server; the binary (`src/main.rs`) only parses flags, reports errors in one line and wires
+//! Ctrl-C to the shutdown signal.
+
+pub mod relay;
+
+use std::{io, path::PathBuf, sync::Arc};
+
+use axum::{routing::get, Router};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// Where `chronoscope serve` finds its front end and keeps its data.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The built front end (trunk's output directory); must contain `index.html`.
+    pub dist: PathBuf,
+    /// Directory for the embedded database; created if missing, must be writable.
+    pub data_dir: PathBuf,
+}
+
+/// Why the server could not start. Each message is one line a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The front-end directory is missing or has no `index.html`.
+    #[error("front end not found: {0} has no index.html (build it with `make dist`, or pass --dist)")]
+    MissingDist(PathBuf),
+    /// The data directory cannot be created or written.
+    #[error("data directory {path} is not writable: {source}")]
+    DataDir {
+        /// The directory given.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+/// A clonable shutdown signal: cancel it once and the HTTP server stops accepting, and every
+/// open WebSocket closes (axum's graceful shutdown alone would wait for them forever).
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(CancellationToken);
+
+impl Shutdown {
+    /// A signal that has not fired.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Fire the signal.
+    pub fn trigger(&self) {
+        self.0.cancel()
+    }
+    /// Resolves once the signal has fired.
+    pub async fn fired(&self) {
+        self.0.cancelled().await
+    }
+    /// Whether the signal has fired.
+    pub fn is_fired(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
+/// Check the configuration before binding anything: the front end exists and the data
+/// directory is writable.
+pub fn check_config(config: &ServeConfig) -> Result<(), StartError> {
+    if !config.dist.join("index.html").is_file() {
+        return Err(StartError::MissingDist(config.dist.clone()));
+    }
+    let data_err = |source| StartError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&config.data_dir).map_err(data_err)?;
+    let probe = config.data_dir.join(".write-probe");
+    std::fs::write(&probe, b"ok").map_err(data_err)?;
+    std::fs::remove_file(&probe).map_err(data_err)?;
+    Ok(())
+}
+
+/// Shared state of a running server.
+#[derive(Debug)]
+pub struct AppState {
+    /// The relay's rooms.
+    pub relay: relay::Relay,
+    /// Fired on shutdown; WebSocket tasks watch it.
+    pub shutdown: Shutdown,
+}
+
+/// Build the router: static files with an SPA fallback to `index.html`, and the relay.
+pub fn router(config: &ServeConfig, state: Arc<AppState>) -> Router {
+    let index = config.dist.join("index.html");
+    let files = ServeDir::new(&config.dist).fallback(ServeFile::new(index));
+    Router::new()
+        .route("/ws/{room}", get(relay::ws_handler))
+        .route("/ws", get(relay::ws_not_found))
+        .route("/ws/{*rest}", get(relay::ws_not_found))
+        .fallback_service(files)
+        .with_state(state)
+}
+
+/// Serve until `shutdown` fires, then close every socket and return.
+pub async fn run(
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: Shutdown,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    check_config(&config)?;
+    let state = Arc::new(AppState {
+        relay: relay::Relay::new(),
+        shutdown: shutdown.clone(),
+    });
+    let app = router(&config, state);
+    let sd = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { sd.fired().await })
+        .await?;
+    Ok(())
+}

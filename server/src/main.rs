@@ -1,0 +1,89 @@
+//! `chronoscope` — serve the lab, or run the labs headless.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use chronoscope_server::{check_config, run, ServeConfig, Shutdown};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "chronoscope", version, about = "A laboratory for time in distributed systems")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the browser lab and the WebSocket relay.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Directory for the embedded database (created if missing).
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// The built front end (trunk's output).
+        #[arg(long, default_value = "./dist")]
+        dist: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            addr,
+            data_dir,
+            dist,
+        } => serve(addr, ServeConfig { dist, data_dir }),
+    }
+}
+
+fn serve(addr: SocketAddr, config: ServeConfig) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .init();
+    if let Err(e) = check_config(&config) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let local = listener.local_addr().unwrap_or(addr);
+        println!("Chronoscope is running: open http://{local}/  (Ctrl-C to stop)");
+        let shutdown = Shutdown::new();
+        let on_signal = shutdown.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C: shutting down");
+                on_signal.trigger();
+            }
+        });
+        match run(listener, config, shutdown).await {
+            Ok(()) => {
+                tracing::info!("stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,14 @@
+//! # chronoscope — time in distributed systems, as pure algorithms
+//!
+//! This crate holds every algorithm Chronoscope shows: it has no sockets, no threads and never
+//! reads the system clock. Time and randomness come in as parameters (a clock source, a seeded
+//! RNG), which is what lets the same code run in the browser (WASM), in the relay, in the CLI
+//! and inside the deterministic simulator.
+//!
+//! Module map:
+//! (filled as modules land; see ARCHITECTURE.md for the whole picture)
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod protocol;
