@@ -98,7 +98,7 @@ wasm-check:
 	cargo check -p chronoscope --target wasm32-unknown-unknown
 
 browser-tests: dist
-	cargo test -p chronoscope-e2e --test browser -- --ignored --test-threads=1
+	cargo test -p chronoscope-e2e -- --ignored --test-threads=1
 
 clean:
 	rm -rf dist target

@@ -12,3 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod protocol;
+
+/// A node (process, replica, machine) in a distributed system. The relay assigns browser tabs
+/// their ids; labs number their nodes from 0 or 1 as their sources do.
+pub type NodeId = u32;
