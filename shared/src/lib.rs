@@ -5,13 +5,16 @@
 //! RNG), which is what lets the same code run in the browser (WASM), in the relay, in the CLI
 //! and inside the deterministic simulator.
 //!
-//! Module map:
-//! (filled as modules land; see ARCHITECTURE.md for the whole picture)
+//! Module map (see ARCHITECTURE.md for the whole picture):
+//! - [`vector_clock`] — vector clocks (Fidge/Mattern) with `Before | After | Equal | Concurrent`.
+//! - [`causal`] — causal broadcast (Birman–Schiper–Stephenson): the `HoldBackQueue`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod causal;
 pub mod protocol;
+pub mod vector_clock;
 
 /// A node (process, replica, machine) in a distributed system. The relay assigns browser tabs
 /// their ids; labs number their nodes from 0 or 1 as their sources do.
