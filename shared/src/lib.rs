@@ -6,14 +6,20 @@
 //! and inside the deterministic simulator.
 //!
 //! Module map (see ARCHITECTURE.md for the whole picture):
+//! - [`lamport`] — Lamport clocks and the `(time, node)` total order.
 //! - [`vector_clock`] — vector clocks (Fidge/Mattern) with `Before | After | Equal | Concurrent`.
 //! - [`causal`] — causal broadcast (Birman–Schiper–Stephenson): the `HoldBackQueue`.
+//! - [`hlc`] — hybrid logical clocks (Kulkarni et al.), packed into a `u64`, with a max offset.
+//! - [`truetime`] — Spanner's TrueTime intervals and commit wait.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod causal;
+pub mod hlc;
+pub mod lamport;
 pub mod protocol;
+pub mod truetime;
 pub mod vector_clock;
 
 /// A node (process, replica, machine) in a distributed system. The relay assigns browser tabs
