@@ -10,12 +10,16 @@
 //! - [`vector_clock`] — vector clocks (Fidge/Mattern) with `Before | After | Equal | Concurrent`.
 //! - [`causal`] — causal broadcast (Birman–Schiper–Stephenson): the `HoldBackQueue`.
 //! - [`hlc`] — hybrid logical clocks (Kulkarni et al.), packed into a `u64`, with a max offset.
+//! - [`dvv`] — dotted version vectors and a versioned register with siblings (vs plain VCs).
+//! - [`counter`] — G-Counter and PN-Counter, state-based CRDTs.
 //! - [`truetime`] — Spanner's TrueTime intervals and commit wait.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod causal;
+pub mod counter;
+pub mod dvv;
 pub mod hlc;
 pub mod lamport;
 pub mod protocol;
