@@ -9,6 +9,7 @@
 //! - [`lamport`] — Lamport clocks and the `(time, node)` total order.
 //! - [`vector_clock`] — vector clocks (Fidge/Mattern) with `Before | After | Equal | Concurrent`.
 //! - [`causal`] — causal broadcast (Birman–Schiper–Stephenson): the `HoldBackQueue`.
+//! - [`total_order`] — total-order broadcast on `(Lamport time, node)` for the Lamport chat.
 //! - [`hlc`] — hybrid logical clocks (Kulkarni et al.), packed into a `u64`, with a max offset.
 //! - [`dvv`] — dotted version vectors and a versioned register with siblings (vs plain VCs).
 //! - [`counter`] — G-Counter and PN-Counter, state-based CRDTs.
@@ -23,6 +24,7 @@ pub mod dvv;
 pub mod hlc;
 pub mod lamport;
 pub mod protocol;
+pub mod total_order;
 pub mod truetime;
 pub mod vector_clock;
 
