@@ -238,7 +238,7 @@ impl<T> HoldBackQueue<T> {
             return Ok(Vec::new());
         }
         let mut delivered = Vec::new();
-        match next_unmet(&self.clock, &message) {
+        match next_unmet(&self.clock, &message, None) {
             Some(dep) => {
                 self.waiting.entry(dep).or_default().push(id);
                 self.held.insert(
@@ -277,7 +277,7 @@ impl<T> HoldBackQueue<T> {
                     .held
                     .get_mut(&id)
                     .expect("index lists only held messages");
-                match next_unmet(&self.clock, &held.message) {
+                match next_unmet(&self.clock, &held.message, Some(dep)) {
                     Some(next) => {
                         held.waiting_for = next;
                         self.waiting.entry(next).or_default().push(id);
@@ -382,8 +382,14 @@ impl<T> HoldBackQueue<T> {
 }
 
 /// The first dependency of `message` that `clock` has not delivered, or `None` if the BSS rule
-/// lets it be delivered now.
-fn next_unmet<T>(clock: &VectorClock, message: &CausalMessage<T>) -> Option<Dependency> {
+/// lets it be delivered now. `after` is the dependency just satisfied, if any: entries of other
+/// nodes before it were satisfied when the message was indexed under it, and the clock only
+/// grows, so the scan resumes there — each entry is checked about once over all wake-ups.
+fn next_unmet<T>(
+    clock: &VectorClock,
+    message: &CausalMessage<T>,
+    after: Option<Dependency>,
+) -> Option<Dependency> {
     let sender = message.sender;
     let seq = message.seq();
     if clock.get(sender) + 1 < seq {
@@ -392,10 +398,13 @@ fn next_unmet<T>(clock: &VectorClock, message: &CausalMessage<T>) -> Option<Depe
             seq: seq - 1,
         });
     }
+    let resume_from = match after {
+        Some(dep) if dep.node != sender => dep.node,
+        _ => NodeId::MIN,
+    };
     message
         .clock
-        .iter()
-        .find(|&(node, count)| node != sender && count > clock.get(node))
+        .first_entry_above(clock, sender, resume_from)
         .map(|(node, count)| Dependency { node, seq: count })
 }
 

@@ -186,6 +186,32 @@ impl VectorClock {
         self.entries.remove(&node).unwrap_or(0)
     }
 
+    /// The first entry of `self` at or after node `from` (in node order), skipping node
+    /// `except`, whose count exceeds `bound`'s — a merge walk over both sorted maps, without
+    /// lookups.
+    pub(crate) fn first_entry_above(
+        &self,
+        bound: &VectorClock,
+        except: NodeId,
+        from: NodeId,
+    ) -> Option<(NodeId, u64)> {
+        let mut b = bound.entries.range(from..).peekable();
+        for (&node, &count) in self.entries.range(from..) {
+            if node == except {
+                continue;
+            }
+            while b.next_if(|&(&bn, _)| bn < node).is_some() {}
+            let limit = match b.peek() {
+                Some(&(&bn, &bc)) if bn == node => bc,
+                _ => 0,
+            };
+            if count > limit {
+                return Some((node, count));
+            }
+        }
+        None
+    }
+
     /// The non-zero entries, in increasing node order.
     pub fn iter(&self) -> impl Iterator<Item = (NodeId, u64)> + '_ {
         self.entries.iter().map(|(&n, &c)| (n, c))
@@ -373,6 +399,12 @@ mod tests {
             let count = b.increment(n);
             prop_assert_eq!(count, a.get(n) + 1);
             prop_assert_eq!(a.compare(&b), Causality::Before);
+        }
+
+        #[test]
+        fn first_entry_above_finds_the_first_exceeding_entry(a in arb_clock(), b in arb_clock(), except in 0u32..4, from in 0u32..4) {
+            let expected = a.iter().find(|&(n, c)| n >= from && n != except && c > b.get(n));
+            prop_assert_eq!(a.first_entry_above(&b, except, from), expected);
         }
 
         #[test]
