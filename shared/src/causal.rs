@@ -19,6 +19,29 @@
 //! messages arriving in reverse order are delivered in `O(n · d)` clock-entry checks (`d` the
 //! number of entries per clock), not `O(n²)` as a rescan of the whole queue after each delivery
 //! would be.
+//!
+//! # Example: the out-of-order edit
+//! ```
+//! use chronoscope::causal::{Dependency, HoldBackQueue};
+//!
+//! let (mut alice, mut bob, mut carol) =
+//!     (HoldBackQueue::new(1), HoldBackQueue::new(2), HoldBackQueue::new(3));
+//! let hello = alice.send("Hello", 0.0);
+//! bob.receive(hello.clone(), 5.0)?;
+//! let world = bob.send("World", 6.0); // stamped [1:1, 2:1]: it depends on "Hello"
+//!
+//! // Carol gets "World" first: it is held, waiting for Alice's first message.
+//! assert!(carol.receive(world, 10.0)?.is_empty());
+//! let held = carol.held().next().unwrap();
+//! assert_eq!(held.waiting_for, Dependency { node: 1, seq: 1 });
+//! assert_eq!(held.held_since, 10.0);
+//!
+//! // "Hello" arrives: both are delivered, in causal order.
+//! let delivered = carol.receive(hello, 12.0)?;
+//! assert_eq!(delivered.iter().map(|m| m.payload).collect::<Vec<_>>(), ["Hello", "World"]);
+//! assert_eq!(carol.clock().to_string(), "[1:1, 2:1]");
+//! # Ok::<(), chronoscope::causal::CausalError>(())
+//! ```
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
