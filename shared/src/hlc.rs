@@ -164,6 +164,20 @@ impl<F: FnMut() -> u64> PhysicalClock for F {
     }
 }
 
+/// A physical clock that reads whatever it was last set to — for simulators and for callers
+/// that read their clock themselves ([`Hlc::clock_mut`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualClock {
+    /// The time it reads, ms.
+    pub now_ms: u64,
+}
+
+impl PhysicalClock for ManualClock {
+    fn now_ms(&mut self) -> u64 {
+        self.now_ms
+    }
+}
+
 /// One node's hybrid logical clock, reading physical time from `C`.
 #[derive(Debug, Clone)]
 pub struct Hlc<C> {
@@ -192,6 +206,11 @@ impl<C: PhysicalClock> Hlc<C> {
     /// The latest timestamp this clock issued or merged.
     pub fn last(&self) -> HlcTimestamp {
         self.last
+    }
+
+    /// The physical clock, e.g. to set a [`ManualClock`] before the next event.
+    pub fn clock_mut(&mut self) -> &mut C {
+        &mut self.clock
     }
 
     /// The configured maximum offset, ms.
@@ -276,6 +295,14 @@ mod tests {
         assert_eq!(hlc.now(), ts(noon, 2)); // causality preserved
         pt.set(noon + 1);
         assert_eq!(hlc.now(), ts(noon + 1, 0));
+    }
+
+    #[test]
+    fn manual_clock_drives_the_hlc() {
+        let mut hlc = Hlc::new(ManualClock { now_ms: 40 }, 10);
+        assert_eq!(hlc.now(), ts(40, 0));
+        hlc.clock_mut().now_ms = 30;
+        assert_eq!(hlc.now(), ts(40, 1));
     }
 
     #[test]
