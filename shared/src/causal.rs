@@ -675,6 +675,8 @@ mod tests {
                 for h in observer.held() {
                     prop_assert!(observer.clock().get(h.waiting_for.node) < h.waiting_for.seq);
                 }
+                // Whatever is held, some broadcast that has not arrived is to blame.
+                prop_assert_eq!(observer.held_len() > 0, !observer.gaps().is_empty());
             }
             assert_causal(&out, &all);
             prop_assert_eq!(observer.delivered_log().len(), all.len());
