@@ -7,11 +7,14 @@
 //!
 //! Module map:
 //! (filled as modules land; see ARCHITECTURE.md for the whole picture)
+//! - [`sim`]: a deterministic discrete-event simulator (virtual time, seeded RNG, event queue,
+//!   network model with per-link latency, loss and partitions) that the labs run on.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod protocol;
+pub mod sim;
 
 /// A node (process, replica, machine) in a distributed system. The relay assigns browser tabs
 /// their ids; labs number their nodes from 0 or 1 as their sources do.
