@@ -9,12 +9,16 @@
 //! (filled as modules land; see ARCHITECTURE.md for the whole picture)
 //! - [`sim`]: a deterministic discrete-event simulator (virtual time, seeded RNG, event queue,
 //!   network model with per-link latency, loss and partitions) that the labs run on.
+//! - [`physical_clock`]: drifting, wandering, jittering clocks corrected by slewing or stepping.
+//! - [`sync`]: Cristian, Berkeley, NTP (filter, combine, poll), Marzullo, fault-tolerant average.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod physical_clock;
 pub mod protocol;
 pub mod sim;
+pub mod sync;
 
 /// A node (process, replica, machine) in a distributed system. The relay assigns browser tabs
 /// their ids; labs number their nodes from 0 or 1 as their sources do.

@@ -21,7 +21,7 @@
 //! [`Simulation::run_until`]. Messages go through [`Simulation::send`], which asks the
 //! [`Network`] whether and when the message arrives and schedules the delivery event.
 
-mod network;
+pub(crate) mod network;
 mod queue;
 mod time;
 
