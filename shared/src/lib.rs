@@ -9,12 +9,14 @@
 //! (filled as modules land; see ARCHITECTURE.md for the whole picture)
 //! - [`sim`]: a deterministic discrete-event simulator (virtual time, seeded RNG, event queue,
 //!   network model with per-link latency, loss and partitions) that the labs run on.
+//! - [`drift_lab`]: the clock drift lab scenario the CLI and the browser page both run.
 //! - [`physical_clock`]: drifting, wandering, jittering clocks corrected by slewing or stepping.
 //! - [`sync`]: Cristian, Berkeley, NTP (filter, combine, poll), Marzullo, fault-tolerant average.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod drift_lab;
 pub mod physical_clock;
 pub mod protocol;
 pub mod sim;

@@ -105,6 +105,16 @@ impl LinkModel {
     pub fn new(latency: Latency) -> Self {
         Self { latency, loss: 0.0 }
     }
+
+    /// Checks the loss probability and the latency range.
+    pub fn validate(&self) -> Result<(), NetworkError> {
+        self.latency.validate()?;
+        if (0.0..=1.0).contains(&self.loss) {
+            Ok(())
+        } else {
+            Err(NetworkError::BadLoss(self.loss))
+        }
+    }
 }
 
 /// Invalid network settings.
@@ -178,10 +188,7 @@ impl Network {
         to: NodeId,
         model: LinkModel,
     ) -> Result<(), NetworkError> {
-        model.latency.validate()?;
-        if !(0.0..=1.0).contains(&model.loss) {
-            return Err(NetworkError::BadLoss(model.loss));
-        }
+        model.validate()?;
         self.links.insert((from, to), model);
         Ok(())
     }
