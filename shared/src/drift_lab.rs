@@ -1182,6 +1182,10 @@ fn signed(v: f64) -> String {
     format!("{}{:.3}s", if v < 0.0 { "-" } else { "+" }, v.abs())
 }
 
+fn signed_ms(v: f64) -> String {
+    format!("{}{:.3}ms", if v < 0.0 { "-" } else { "+" }, v.abs() * 1e3)
+}
+
 fn ms(v: f64) -> String {
     format!("{:.1}ms", v * 1e3)
 }
@@ -1264,7 +1268,7 @@ impl LabEvent {
                     lines.push(format!(
                         "- peer {}: offset {} delay {} distance {} → {}",
                         n(p.peer),
-                        signed(p.offset),
+                        signed_ms(p.offset),
                         ms(p.delay),
                         ms(p.distance),
                         match p.chimer {
@@ -1275,9 +1279,9 @@ impl LabEvent {
                 }
                 lines.push(format!(
                     "- Marzullo: [{}, {}]; combined offset {}; next poll {:.0}s",
-                    signed(interval.lo),
-                    signed(interval.hi),
-                    signed(*combined),
+                    signed_ms(interval.lo),
+                    signed_ms(interval.hi),
+                    signed_ms(*combined),
                     poll
                 ));
                 lines.push(format!("- Node {}: {}", n(*node), describe_adjustment(adjustment)));
