@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod protocol;
+pub mod trace;
 
 /// A node (process, replica, machine) in a distributed system. The relay assigns browser tabs
 /// their ids; labs number their nodes from 0 or 1 as their sources do.
