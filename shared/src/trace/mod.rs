@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::NodeId;
 
+pub mod mermaid;
+pub mod shiviz;
+pub mod svg;
 mod validate;
 
 pub use validate::{validate, Violation};
