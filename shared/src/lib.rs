@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod lamport_lab;
 pub mod protocol;
 pub mod trace;
 
