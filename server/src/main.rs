@@ -30,6 +30,10 @@ enum Command {
         #[arg(long, default_value = "./dist")]
         dist: PathBuf,
     },
+    /// Run the Lamport clock lab's experiments (simulated, or in real time on loopback TCP).
+    Lamport(chronoscope_server::lamport_cli::LamportArgs),
+    /// Render a trace (ShiViz log or JSON) as Mermaid or SVG, or check its clocks.
+    Trace(chronoscope_server::trace_cli::TraceArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +44,8 @@ fn main() -> ExitCode {
             data_dir,
             dist,
         } => serve(addr, ServeConfig { dist, data_dir }),
+        Command::Lamport(args) => chronoscope_server::lamport_cli::run(args),
+        Command::Trace(args) => chronoscope_server::trace_cli::run(args),
     }
 }
 

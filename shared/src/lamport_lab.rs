@@ -430,9 +430,9 @@ impl Machine {
     }
 }
 
-/// The machines' trace node ids: machine `i` is node `i + 1`, named `M{i}`.
+/// The machines' trace node ids: machine `i` is node `i`, named `M{i}`.
 pub fn trace_node(machine: usize) -> NodeId {
-    machine as NodeId + 1
+    machine as NodeId
 }
 
 /// A trace with the lab's machines named.
@@ -1035,5 +1035,13 @@ mod tests {
         c.internal_probability = 1.5;
         assert_eq!(simulate(c).err(), Some(LabError::BadProbability(1.5)));
         assert_eq!(Experiment::get(12), Err(LabError::NoSuchExperiment(12)));
+    }
+
+    #[test]
+    fn lab_traces_survive_a_shiviz_round_trip() {
+        let (r, _) = run(11, 5);
+        let back = crate::trace::shiviz::import(&crate::trace::shiviz::export(&r.trace)).unwrap();
+        assert_eq!(back.events(), r.trace.events());
+        assert_eq!(back.node_name(2), "M2");
     }
 }

@@ -23,8 +23,8 @@
 //! by hand) get their messages inferred from the clocks: an event whose vector learns of
 //! another host's event directly (not through a third host) receives a message sent by it.
 //!
-//! **Guarantee.** `import(&export(t))` reproduces `t` (up to node ids, which follow host names
-//! `N<id>` when present, otherwise order of appearance).
+//! **Guarantee.** `import(&export(t))` reproduces `t`'s events (node ids follow host names
+//! `N<id>`; other hosts are numbered in the natural order of their names).
 
 use std::collections::BTreeMap;
 
@@ -304,6 +304,14 @@ fn entries_to_trace(entries: Vec<Entry>) -> Result<Trace, ShivizError> {
             }
         }
     }
+    // The rest in natural order of their names (`M2` before `M10`), so numbered hosts keep
+    // their order.
+    let natural = |h: &String| {
+        let digits = h.len() - h.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let (stem, num) = h.split_at(h.len() - digits);
+        (stem.to_owned(), num.parse::<u64>().unwrap_or(0), h.clone())
+    };
+    order.sort_by_key(natural);
     let mut next: NodeId = 0;
     for h in &order {
         if !ids.contains_key(h) {
