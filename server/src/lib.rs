@@ -104,7 +104,7 @@ pub fn router(config: &ServeConfig, state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws/{room}", get(relay::ws_handler))
         .route("/ws", get(relay::ws_not_found))
-        .route("/ws/{*rest}", get(relay::ws_not_found))
+        .route("/ws/{room}/{*rest}", get(relay::ws_not_found))
         .fallback_service(files)
         .with_state(state)
 }
