@@ -2,13 +2,16 @@
 //!
 //! `chronoscope serve` binds one TCP listener and serves two things on it:
 //! - the built front end (a directory produced by trunk) at `/`,
-//! - the WebSocket relay at `/ws/{room}` (see [`relay`]).
+//! - the WebSocket relay at `/ws/{room}` (see [`relay`]; one actor per room in `room`; the
+//!   durable op log in [`store`]).
 //!
 //! [`run`] takes its listener and a [`Shutdown`] so tests bind `127.0.0.1:0` and drive a real
 //! server; the binary (`src/main.rs`) only parses flags, reports errors in one line and wires
 //! Ctrl-C to the shutdown signal.
 
 pub mod relay;
+mod room;
+pub mod store;
 
 use std::{io, path::PathBuf, sync::Arc};
 
@@ -30,7 +33,9 @@ pub struct ServeConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The front-end directory is missing or has no `index.html`.
-    #[error("front end not found: {0} has no index.html (build it with `make dist`, or pass --dist)")]
+    #[error(
+        "front end not found: {0} has no index.html (build it with `make dist`, or pass --dist)"
+    )]
     MissingDist(PathBuf),
     /// The data directory cannot be created or written.
     #[error("data directory {path} is not writable: {source}")]
@@ -39,6 +44,14 @@ pub enum StartError {
         path: PathBuf,
         /// The underlying error.
         source: io::Error,
+    },
+    /// The embedded database cannot be opened.
+    #[error("cannot open the database in {path}: {source}")]
+    Database {
+        /// The data directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: store::StoreError,
     },
 }
 
@@ -99,7 +112,7 @@ pub fn router(config: &ServeConfig, state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws/{room}", get(relay::ws_handler))
         .route("/ws", get(relay::ws_not_found))
-        .route("/ws/{*rest}", get(relay::ws_not_found))
+        .route("/ws/{room}/{*rest}", get(relay::ws_not_found))
         .fallback_service(files)
         .with_state(state)
 }
@@ -111,14 +124,25 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     check_config(&config)?;
+    let dir = config.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || store::Store::open(&dir))
+        .await?
+        .map_err(|source| StartError::Database {
+            path: config.data_dir.clone(),
+            source,
+        })?;
     let state = Arc::new(AppState {
-        relay: relay::Relay::new(),
+        relay: relay::Relay::new(Arc::new(store), shutdown.clone()),
         shutdown: shutdown.clone(),
     });
-    let app = router(&config, state);
+    let app = router(&config, state.clone());
     let sd = shutdown.clone();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move { sd.fired().await })
-        .await?;
+        .await;
+    // Close the database before returning, so a restart on the same directory can open it.
+    shutdown.trigger();
+    state.relay.closed().await;
+    served?;
     Ok(())
 }

@@ -6,7 +6,11 @@ use chronoscope_server::{check_config, run, ServeConfig, Shutdown};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "chronoscope", version, about = "A laboratory for time in distributed systems")]
+#[command(
+    name = "chronoscope",
+    version,
+    about = "A laboratory for time in distributed systems"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
