@@ -87,6 +87,13 @@ pub(crate) enum RoomCmd {
         /// When the relay received it; link delays count from here.
         at: Instant,
     },
+    /// The grace period of a resume waiting for its replica's old connection ran out.
+    ResumeExpired {
+        /// The replica the resume asked for.
+        replica: NodeId,
+        /// The waiting connection.
+        conn: u64,
+    },
     /// A tab changed a link (already validated).
     SetLink {
         /// Who changed it, for the log.
@@ -94,6 +101,19 @@ pub(crate) enum RoomCmd {
         /// The new settings.
         link: Link,
     },
+}
+
+/// How long a resume may wait for the old connection of its replica to go (a reloaded tab's
+/// new socket can overtake the old one's close); after that the tab gets a fresh id.
+const RESUME_GRACE: Duration = Duration::from_secs(3);
+
+/// A hello the room has not answered yet.
+struct PendingJoin {
+    name: String,
+    colour: String,
+    conn: u64,
+    out: Outbox,
+    reply: oneshot::Sender<Result<NodeId, String>>,
 }
 
 /// A joined tab.
@@ -126,6 +146,10 @@ struct Room {
     /// The delay matrix; every link a pipe or a tab has touched has a sender here.
     links: HashMap<(NodeId, NodeId), watch::Sender<Link>>,
     pipes: HashMap<(NodeId, NodeId), mpsc::UnboundedSender<InFlight>>,
+    /// Resumes waiting for their replica's current connection to leave.
+    waiting: HashMap<NodeId, Vec<PendingJoin>>,
+    /// The room's own queue, for its timers (weak: it must not keep the room alive).
+    me: mpsc::WeakUnboundedSender<RoomCmd>,
     rng: SmallRng,
 }
 
@@ -138,7 +162,7 @@ pub(crate) fn spawn(
     tracker: &tokio_util::task::TaskTracker,
 ) -> mpsc::UnboundedSender<RoomCmd> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tracker.spawn(run(name, store, rx, shutdown));
+    tracker.spawn(run(name, store, rx, tx.downgrade(), shutdown));
     tx
 }
 
@@ -146,6 +170,7 @@ async fn run(
     name: String,
     store: Arc<Store>,
     mut rx: mpsc::UnboundedReceiver<RoomCmd>,
+    me: mpsc::WeakUnboundedSender<RoomCmd>,
     shutdown: Shutdown,
 ) {
     let loaded = {
@@ -178,6 +203,8 @@ async fn run(
         members: BTreeMap::new(),
         links: HashMap::new(),
         pipes: HashMap::new(),
+        waiting: HashMap::new(),
+        me,
         rng: SmallRng::from_entropy(),
     };
     for (index, op) in record.ops.into_iter().enumerate() {
@@ -245,10 +272,54 @@ impl Room {
                 out,
                 reply,
             } => {
-                let result = self.join(name, colour, resume, conn, out).await;
-                let _ = reply.send(result);
+                let pending = PendingJoin {
+                    name,
+                    colour,
+                    conn,
+                    out,
+                    reply,
+                };
+                // A token names its own replica only: tokens are secret, 128 random bits.
+                let asked = resume.and_then(|token| {
+                    self.tokens
+                        .iter()
+                        .find(|(_, t)| **t == token)
+                        .map(|(r, _)| *r)
+                });
+                match asked {
+                    Some(r) if self.members.contains_key(&r) => {
+                        // Never two connections on one replica: wait for the holder to go.
+                        self.waiting.entry(r).or_default().push(pending);
+                        let me = self.me.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(RESUME_GRACE).await;
+                            if let Some(me) = me.upgrade() {
+                                let _ = me.send(RoomCmd::ResumeExpired { replica: r, conn });
+                            }
+                        });
+                    }
+                    resumed => self.admit(pending, resumed).await,
+                }
             }
-            RoomCmd::Leave { replica, conn } => self.leave(replica, conn),
+            RoomCmd::Leave { replica, conn } => {
+                if self.leave(replica, conn) {
+                    let next = self.waiting.get_mut(&replica).filter(|q| !q.is_empty());
+                    if let Some(pending) = next.map(|q| q.remove(0)) {
+                        self.admit(pending, Some(replica)).await;
+                    }
+                }
+            }
+            RoomCmd::ResumeExpired { replica, conn } => {
+                let queue = self.waiting.get_mut(&replica);
+                let pos = queue
+                    .as_ref()
+                    .and_then(|q| q.iter().position(|p| p.conn == conn));
+                if let (Some(q), Some(pos)) = (queue, pos) {
+                    let pending = q.remove(pos);
+                    tracing::info!(room = %self.name, replica, "resume refused: replica still connected");
+                    self.admit(pending, None).await;
+                }
+            }
             RoomCmd::SetLink { by, link } => {
                 tracing::info!(room = %self.name, by, ?link, "link changed");
                 self.link(link.from, link.to).send_replace(link);
@@ -263,22 +334,28 @@ impl Room {
         }
     }
 
+    /// Answer a hello: as replica `resumed` (free by now), or as a fresh replica.
+    async fn admit(&mut self, pending: PendingJoin, resumed: Option<NodeId>) {
+        let PendingJoin {
+            name,
+            colour,
+            conn,
+            out,
+            reply,
+        } = pending;
+        let result = self.join(name, colour, resumed, conn, out).await;
+        let _ = reply.send(result);
+    }
+
     async fn join(
         &mut self,
         name: String,
         colour: String,
-        resume: Option<String>,
+        resumed: Option<NodeId>,
         conn: u64,
         out: Outbox,
     ) -> Result<NodeId, String> {
-        // A token resumes its own replica, and only while no other connection holds it.
-        let resumed = resume.and_then(|token| {
-            self.tokens
-                .iter()
-                .find(|(_, t)| **t == token)
-                .map(|(r, _)| *r)
-                .filter(|r| !self.members.contains_key(r))
-        });
+        debug_assert!(resumed.is_none_or(|r| !self.members.contains_key(&r)));
         let (replica, token) = match resumed {
             Some(r) => (r, self.tokens[&r].clone()),
             None => {
@@ -339,15 +416,17 @@ impl Room {
         Ok(replica)
     }
 
-    fn leave(&mut self, replica: NodeId, conn: u64) {
+    /// Remove the member if `conn` is its current connection; returns whether it was.
+    fn leave(&mut self, replica: NodeId, conn: u64) -> bool {
         if self.members.get(&replica).is_none_or(|m| m.conn != conn) {
-            return;
+            return false;
         }
         let gone = self.members.remove(&replica).expect("checked above");
         gone.gone.cancel();
         self.pipes.retain(|(_, to), _| *to != replica);
         tracing::info!(room = %self.name, replica, "tab left");
         self.broadcast(&ServerFrame::Left { replica });
+        true
     }
 
     /// Commit a batch of ops in one transaction, then acknowledge and forward them.

@@ -205,6 +205,11 @@ impl Client {
         }
     }
 
+    /// The underlying socket, for readers that want raw frames.
+    pub fn into_inner(self) -> Ws {
+        self.ws
+    }
+
     /// Close the connection.
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
