@@ -5,7 +5,7 @@
 //! # async fn demo() {
 //! use chronoscope_e2e::{Browser, TestServer};
 //! let server = TestServer::start_with_built_app().await;
-//! let browser = Browser::start().await;
+//! let mut browser = Browser::start().await;
 //! let tab = browser.open(&server.url("/")).await;
 //! tab.wait_for_css("[data-status=connected]").await;
 //! # }
