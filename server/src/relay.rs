@@ -61,7 +61,8 @@ pub struct Relay {
     store: Arc<Store>,
     /// Room actors stop when this fires.
     shutdown: Shutdown,
-    /// Tracks the room actors, so the server can wait for them (and the database) to close.
+    /// Tracks the room actors and connections, so the server can wait for them (and so for
+    /// the database) to close.
     tracker: TaskTracker,
     /// Numbers connections, so a late leave never removes a newer connection of a replica.
     next_conn: AtomicU64,
@@ -85,7 +86,8 @@ impl Relay {
         }
     }
 
-    /// Wait until every room actor has stopped (call after the shutdown fired).
+    /// Wait until every room actor and connection has stopped (call after the shutdown
+    /// fired); then nothing holds the store any more.
     pub async fn closed(&self) {
         self.tracker.close();
         self.tracker.wait().await;
@@ -130,7 +132,13 @@ pub async fn ws_handler(
     }
     ws.max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
-        .on_upgrade(move |socket| connection(socket, room, state))
+        .on_upgrade(move |socket| async move {
+            // Counted until the connection (and its hold on the store) is gone, so that
+            // `Relay::closed` means the database is closed.
+            let counted = state.relay.tracker.token();
+            connection(socket, room, state).await;
+            drop(counted);
+        })
 }
 
 /// Any other path under `/ws`: 404.

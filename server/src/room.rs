@@ -186,12 +186,15 @@ async fn run(
             };
             tracing::error!(room = %name, error = %why, "cannot load room");
             // Refuse every join; nothing else can arrive before a join succeeds.
-            while let Some(cmd) = rx.recv().await {
+            loop {
+                let cmd = tokio::select! {
+                    _ = shutdown.fired() => return,
+                    cmd = rx.recv() => match cmd { Some(c) => c, None => return },
+                };
                 if let RoomCmd::Join { reply, .. } = cmd {
                     let _ = reply.send(Err(format!("room {name} is unavailable: {why}")));
                 }
             }
-            return;
         }
     };
     let mut room = Room {
