@@ -30,7 +30,9 @@ pub struct ServeConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The front-end directory is missing or has no `index.html`.
-    #[error("front end not found: {0} has no index.html (build it with `make dist`, or pass --dist)")]
+    #[error(
+        "front end not found: {0} has no index.html (build it with `make dist`, or pass --dist)"
+    )]
     MissingDist(PathBuf),
     /// The data directory cannot be created or written.
     #[error("data directory {path} is not writable: {source}")]
@@ -99,7 +101,7 @@ pub fn router(config: &ServeConfig, state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws/{room}", get(relay::ws_handler))
         .route("/ws", get(relay::ws_not_found))
-        .route("/ws/{*rest}", get(relay::ws_not_found))
+        .route("/ws/{room}/{*rest}", get(relay::ws_not_found))
         .fallback_service(files)
         .with_state(state)
 }

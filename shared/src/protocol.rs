@@ -64,7 +64,11 @@ mod tests {
 
     #[test]
     fn frames_round_trip_as_tagged_json() {
-        let f = ServerFrame::Pong { t1: 1.0, t2: 2.0, t3: 3.0 };
+        let f = ServerFrame::Pong {
+            t1: 1.0,
+            t2: 2.0,
+            t3: 3.0,
+        };
         let s = serde_json::to_string(&f).unwrap();
         assert_eq!(s, r#"{"type":"pong","t1":1.0,"t2":2.0,"t3":3.0}"#);
         assert_eq!(serde_json::from_str::<ServerFrame>(&s).unwrap(), f);

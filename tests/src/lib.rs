@@ -5,7 +5,7 @@
 //! # async fn demo() {
 //! use chronoscope_e2e::{Browser, TestServer};
 //! let server = TestServer::start_with_built_app().await;
-//! let browser = Browser::start().await;
+//! let mut browser = Browser::start().await;
 //! let tab = browser.open(&server.url("/")).await;
 //! tab.wait_for_css("[data-status=connected]").await;
 //! # }
@@ -34,10 +34,8 @@ impl Scratch {
     /// Create a new empty directory.
     pub fn new(tag: &str) -> Scratch {
         let n = SCRATCH.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "chronoscope-{tag}-{}-{n}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("chronoscope-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create scratch dir");
         Scratch(dir)
