@@ -89,7 +89,7 @@ type Patch = (usize, usize, String);
 
 fn load(name: &str) -> (Vec<Patch>, String) {
     let path = format!(
-        "{}/../../shared/data/editing-traces/{name}.json.gz",
+        "{}/../../../shared/data/editing-traces/{name}.json.gz",
         env!("CARGO_MANIFEST_DIR")
     );
     let mut json = String::new();
