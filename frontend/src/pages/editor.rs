@@ -539,6 +539,9 @@ fn LatencyMatrix(relay: Relay) -> impl IntoView {
                 </thead>
                 <tbody>{rows}</tbody>
             </table>
+            <Show when=move || relay.members.with(|m| m.len() < 2)>
+                <p class="hint">"Alone in the room: open this page in another tab to get links."</p>
+            </Show>
         </div>
     }
 }
