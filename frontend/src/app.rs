@@ -73,7 +73,7 @@ pub fn App() -> impl IntoView {
 
     view! {
         <header class="topbar">
-            <a class="brand" href="#/">"⏱ Chronoscope"</a>
+            <a class="brand" href="#/">"Chronoscope"</a>
             <nav>
                 {Route::ALL
                     .iter()
@@ -109,8 +109,14 @@ fn ConnectionIndicator(relay: Relay) -> impl IntoView {
             Some(id) => format!("connected · replica {id} · room {}", relay.room()),
             None => "connected".to_owned(),
         },
-        LinkStatus::Reconnecting { attempt, retry_in_ms } => {
-            format!("reconnecting (attempt {attempt}, in {:.1} s)", retry_in_ms as f64 / 1000.0)
+        LinkStatus::Reconnecting {
+            attempt,
+            retry_in_ms,
+        } => {
+            format!(
+                "reconnecting (attempt {attempt}, in {:.1} s)",
+                retry_in_ms as f64 / 1000.0
+            )
         }
         LinkStatus::Offline => "offline".to_owned(),
     };

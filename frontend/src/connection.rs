@@ -135,7 +135,9 @@ impl Relay {
             }
         };
         let onmessage = Closure::<dyn Fn(MessageEvent)>::new(move |ev: MessageEvent| {
-            let Some(text) = ev.data().as_string() else { return };
+            let Some(text) = ev.data().as_string() else {
+                return;
+            };
             let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else {
                 leptos::logging::warn!("relay sent an unreadable frame: {text}");
                 return;

@@ -30,7 +30,9 @@ pub struct ServeConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The front-end directory is missing or has no `index.html`.
-    #[error("front end not found: {0} has no index.html (build it with `make dist`, or pass --dist)")]
+    #[error(
+        "front end not found: {0} has no index.html (build it with `make dist`, or pass --dist)"
+    )]
     MissingDist(PathBuf),
     /// The data directory cannot be created or written.
     #[error("data directory {path} is not writable: {source}")]

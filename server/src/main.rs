@@ -1,12 +1,18 @@
 //! `chronoscope` — serve the lab, or run the labs headless.
 
+mod drift_cli;
+
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use chronoscope_server::{check_config, run, ServeConfig, Shutdown};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "chronoscope", version, about = "A laboratory for time in distributed systems")]
+#[command(
+    name = "chronoscope",
+    version,
+    about = "A laboratory for time in distributed systems"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,6 +32,8 @@ enum Command {
         #[arg(long, default_value = "./dist")]
         dist: PathBuf,
     },
+    /// Run the clock drift lab headless: drifting clocks, a sync algorithm, the skew.
+    Drift(drift_cli::DriftArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +44,7 @@ fn main() -> ExitCode {
             data_dir,
             dist,
         } => serve(addr, ServeConfig { dist, data_dir }),
+        Command::Drift(args) => drift_cli::run(args),
     }
 }
 

@@ -78,7 +78,11 @@ pub async fn ws_handler(
 
 /// Any other path under `/ws`: 404.
 pub async fn ws_not_found() -> Response {
-    (StatusCode::NOT_FOUND, "no such WebSocket endpoint; use /ws/{room}").into_response()
+    (
+        StatusCode::NOT_FOUND,
+        "no such WebSocket endpoint; use /ws/{room}",
+    )
+        .into_response()
 }
 
 async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), axum::Error> {

@@ -14,16 +14,25 @@
 //! - [`dvv`] — dotted version vectors and a versioned register with siblings (vs plain VCs).
 //! - [`counter`] — G-Counter and PN-Counter, state-based CRDTs.
 //! - [`truetime`] — Spanner's TrueTime intervals and commit wait.
+//! - [`sim`] — a deterministic discrete-event simulator (virtual time, seeded RNG, event queue,
+//!   network model with per-link latency, loss and partitions) that the labs run on.
+//! - [`drift_lab`] — the clock drift lab scenario the CLI and the browser page both run.
+//! - [`physical_clock`] — drifting, wandering, jittering clocks corrected by slewing or stepping.
+//! - [`sync`] — Cristian, Berkeley, NTP (filter, combine, poll), Marzullo, fault-tolerant average.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod causal;
 pub mod counter;
+pub mod drift_lab;
 pub mod dvv;
 pub mod hlc;
 pub mod lamport;
+pub mod physical_clock;
 pub mod protocol;
+pub mod sim;
+pub mod sync;
 pub mod total_order;
 pub mod truetime;
 pub mod vector_clock;

@@ -7,7 +7,8 @@ use chronoscope_e2e::{Scratch, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A server on a throwaway front end (an index.html of our own), for tests of the relay alone.
 async fn server() -> (TestServer, Scratch) {
@@ -76,15 +77,24 @@ async fn malformed_frames_get_an_error_and_the_connection_keeps_working() {
     let (mut ws, _) = connect_async(s.ws_url("/ws/lobby")).await.unwrap();
     next_frame(&mut ws).await;
     ws.send(Message::Text("not json".into())).await.unwrap();
-    assert!(matches!(next_frame(&mut ws).await, ServerFrame::Error { .. }));
+    assert!(matches!(
+        next_frame(&mut ws).await,
+        ServerFrame::Error { .. }
+    ));
     ws.send(Message::Text(r#"{"type":"warp_drive"}"#.into()))
         .await
         .unwrap();
-    assert!(matches!(next_frame(&mut ws).await, ServerFrame::Error { .. }));
+    assert!(matches!(
+        next_frame(&mut ws).await,
+        ServerFrame::Error { .. }
+    ));
     ws.send(Message::Text(r#"{"type":"ping","t1":1}"#.into()))
         .await
         .unwrap();
-    assert!(matches!(next_frame(&mut ws).await, ServerFrame::Pong { .. }));
+    assert!(matches!(
+        next_frame(&mut ws).await,
+        ServerFrame::Pong { .. }
+    ));
     s.stop().await;
 }
 
