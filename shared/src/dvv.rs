@@ -195,6 +195,21 @@ impl<V: Clone> DvvRegister<V> {
             .collect();
     }
 
+    /// Anti-entropy by difference: the part of this state a replica whose read context is
+    /// `peer` lacks — the siblings whose dot `peer` does not cover. Merging it there gives the
+    /// same state as merging everything (each replica's known dots are downward closed per
+    /// node, so a covered dot is held there or superseded; property-tested below).
+    pub fn missing_from(&self, peer: &VectorClock) -> DvvRegister<V> {
+        DvvRegister {
+            siblings: self
+                .siblings
+                .iter()
+                .filter(|s| peer.get(s.version.dot.node) < s.version.dot.counter)
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Metadata size in counters, summed over siblings.
     pub fn metadata_entries(&self) -> usize {
         self.siblings
@@ -498,6 +513,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn delta_sync_equals_full_merge(rs in arb_replicas()) {
+            for (x, y) in [(0, 1), (1, 0), (0, 2), (2, 1)] {
+                let delta = rs[x].missing_from(&rs[y].read().context);
+                prop_assert!(delta.siblings.len() <= rs[x].siblings.len());
+                let mut by_delta = rs[y].clone();
+                by_delta.merge(&delta);
+                prop_assert_eq!(by_delta, merged(&rs[y], &rs[x]));
+            }
+        }
+
         #[test]
         fn merge_laws(rs in arb_replicas()) {
             let (a, b, c) = (&rs[0], &rs[1], &rs[2]);
