@@ -424,6 +424,32 @@ impl<T> HoldBackQueue<T> {
             .filter(|g| now_ms - g.since >= patience_ms)
             .collect()
     }
+
+    /// Gives up on a broadcast that will never arrive (its sender left for good): removes and
+    /// returns every held message that causally depends on `missing` — exactly the messages
+    /// that can never be delivered in causal order. Nothing is delivered and nothing is lost
+    /// silently: the caller gets them back (to show, or to [`receive`](Self::receive) again if
+    /// the broadcast turns up after all).
+    pub fn abandon(&mut self, missing: Dependency) -> Vec<CausalMessage<T>> {
+        let doomed: Vec<MessageId> = self
+            .held
+            .iter()
+            .filter(|(_, h)| h.message.clock.get(missing.node) >= missing.seq)
+            .map(|(&id, _)| id)
+            .collect();
+        let mut out = Vec::with_capacity(doomed.len());
+        for id in doomed {
+            let held = self.held.remove(&id).expect("listed above");
+            if let Some(list) = self.waiting.get_mut(&held.waiting_for) {
+                list.retain(|&w| w != id);
+                if list.is_empty() {
+                    self.waiting.remove(&held.waiting_for);
+                }
+            }
+            out.push(held.message);
+        }
+        out
+    }
 }
 
 /// The first dependency of `message` that `clock` has not delivered, or `None` if the BSS rule
@@ -522,6 +548,34 @@ mod tests {
         assert_eq!(b.receive(m2.clone(), 0.0).unwrap(), vec![m2]);
         assert_eq!(b.send("b4", 1.0).seq(), 4);
         assert_eq!(b.clock(), &[(1, 2), (2, 4)].into_iter().collect());
+    }
+
+    #[test]
+    fn abandoning_a_lost_broadcast_returns_exactly_its_dependents() {
+        let mut a = HoldBackQueue::new(1);
+        let mut b = HoldBackQueue::new(2);
+        let a1 = a.send("a1 (lost)", 0.0);
+        let a2 = a.send("a2", 0.0);
+        b.receive(a1.clone(), 0.0).unwrap();
+        let b1 = b.send("b1 after a1", 0.0);
+        let b0 = HoldBackQueue::new(3).send("c1 independent", 0.0);
+        let mut c = HoldBackQueue::new(4);
+        c.receive(a2.clone(), 1.0).unwrap();
+        c.receive(b1.clone(), 2.0).unwrap();
+        assert_eq!(c.receive(b0.clone(), 3.0).unwrap(), vec![b0]);
+        assert_eq!(
+            c.stalled(10.0, 5.0)[0].missing,
+            Dependency { node: 1, seq: 1 }
+        );
+        let gone = c.abandon(Dependency { node: 1, seq: 1 });
+        assert_eq!(gone, vec![a2.clone(), b1.clone()]);
+        assert_eq!(c.held_len(), 0);
+        assert!(c.gaps().is_empty());
+        // If the broadcast turns up after all, the returned messages can be fed again.
+        assert_eq!(c.receive(a1.clone(), 20.0).unwrap(), vec![a1]);
+        let mut out = c.receive(b1.clone(), 21.0).unwrap();
+        out.extend(c.receive(a2.clone(), 21.0).unwrap());
+        assert_eq!(out, vec![b1, a2]);
     }
 
     #[test]
@@ -693,6 +747,32 @@ mod tests {
             let (delivered, all) = simulate(seed, n, steps);
             for seq in &delivered {
                 assert_causal(seq, &all);
+            }
+        }
+
+        #[test]
+        fn lost_broadcasts_stall_and_abandoning_them_loses_nothing_silently(seed in any::<u64>(), n in 2u32..5, steps in 1usize..120) {
+            let (_, all) = simulate(seed, n, steps);
+            let mut rng = StdRng::seed_from_u64(seed ^ 0x51);
+            let mut arrivals: Vec<_> = all.iter().filter(|_| !rng.gen_bool(0.1)).cloned().collect();
+            let lost = all.len() - arrivals.len();
+            arrivals.shuffle(&mut rng);
+            let mut observer = HoldBackQueue::new(100);
+            let mut out = Vec::new();
+            for m in arrivals {
+                out.extend(observer.receive(m, 0.0).unwrap());
+            }
+            let mut abandoned = Vec::new();
+            while let Some(gap) = observer.gaps().first().copied() {
+                abandoned.extend(observer.abandon(gap.missing));
+                prop_assert!(observer.held().all(|h| h.message.clock.get(gap.missing.node) < gap.missing.seq));
+            }
+            prop_assert_eq!(observer.held_len(), 0);
+            prop_assert_eq!(out.len() + abandoned.len() + lost, all.len());
+            for (i, later) in out.iter().enumerate() {
+                for earlier in &out[i + 1..] {
+                    prop_assert!(!earlier.clock.happened_before(&later.clock));
+                }
             }
         }
 
