@@ -19,6 +19,8 @@
 //! - [`drift_lab`] — the clock drift lab scenario the CLI and the browser page both run.
 //! - [`physical_clock`] — drifting, wandering, jittering clocks corrected by slewing or stepping.
 //! - [`sync`] — Cristian, Berkeley, NTP (filter, combine, poll), Marzullo, fault-tolerant average.
+//! - [`trace`] — the trace model every lab records into; ShiViz logs, Mermaid and SVG diagrams.
+//! - [`lamport_lab`] — the Lamport lab notebook's machines, 11 experiments and analysis.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -29,11 +31,13 @@ pub mod drift_lab;
 pub mod dvv;
 pub mod hlc;
 pub mod lamport;
+pub mod lamport_lab;
 pub mod physical_clock;
 pub mod protocol;
 pub mod sim;
 pub mod sync;
 pub mod total_order;
+pub mod trace;
 pub mod truetime;
 pub mod vector_clock;
 
