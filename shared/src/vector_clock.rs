@@ -212,6 +212,11 @@ impl VectorClock {
         None
     }
 
+    /// The entries as a map (no zero values).
+    pub fn as_map(&self) -> &BTreeMap<NodeId, u64> {
+        &self.entries
+    }
+
     /// The non-zero entries, in increasing node order.
     pub fn iter(&self) -> impl Iterator<Item = (NodeId, u64)> + '_ {
         self.entries.iter().map(|(&n, &c)| (n, c))
@@ -259,6 +264,13 @@ impl FromIterator<(NodeId, u64)> for VectorClock {
 impl From<BTreeMap<NodeId, u64>> for VectorClock {
     fn from(map: BTreeMap<NodeId, u64>) -> Self {
         map.into_iter().collect()
+    }
+}
+
+impl From<VectorClock> for BTreeMap<NodeId, u64> {
+    /// The entries as a plain map (no zero values) — e.g. a trace's vector timestamp.
+    fn from(clock: VectorClock) -> Self {
+        clock.entries
     }
 }
 
@@ -333,6 +345,14 @@ mod tests {
         assert_eq!(back, c);
         assert!(serde_json::from_str::<VectorClock>(r#"{"x":1}"#).is_err());
         assert_eq!(c.to_string(), "[1:3, 4:1]");
+    }
+
+    #[test]
+    fn converts_to_and_from_a_plain_map() {
+        let c = vc(&[(1, 3), (2, 2)]);
+        let map: BTreeMap<NodeId, u64> = c.clone().into();
+        assert_eq!(c.as_map(), &map);
+        assert_eq!(VectorClock::from(map), c);
     }
 
     #[test]
