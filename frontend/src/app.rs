@@ -12,11 +12,15 @@ use crate::pages;
 pub enum Route {
     /// The overview of the labs.
     Home,
+    /// The Lamport clock lab (the lab notebook's experiments).
+    Lamport,
+    /// Space-time diagrams of a trace (Mermaid and our SVG view).
+    Trace,
 }
 
 impl Route {
     /// Every route, in navigation order.
-    pub const ALL: &'static [Route] = &[Route::Home];
+    pub const ALL: &'static [Route] = &[Route::Home, Route::Lamport, Route::Trace];
 
     /// The route for a URL fragment such as `#/drift`; unknown fragments go home.
     pub fn from_hash(hash: &str) -> Route {
@@ -33,6 +37,8 @@ impl Route {
     pub fn slug(self) -> &'static str {
         match self {
             Route::Home => "",
+            Route::Lamport => "lamport",
+            Route::Trace => "trace",
         }
     }
 
@@ -40,6 +46,8 @@ impl Route {
     pub fn label(self) -> &'static str {
         match self {
             Route::Home => "Overview",
+            Route::Lamport => "Lamport lab",
+            Route::Trace => "Space-time",
         }
     }
 }
@@ -73,7 +81,7 @@ pub fn App() -> impl IntoView {
 
     view! {
         <header class="topbar">
-            <a class="brand" href="#/">"⏱ Chronoscope"</a>
+            <a class="brand" href="#/">"Chronoscope"</a>
             <nav>
                 {Route::ALL
                     .iter()
@@ -94,6 +102,8 @@ pub fn App() -> impl IntoView {
         <main>
             {move || match route.get() {
                 Route::Home => pages::home::Home().into_any(),
+                Route::Lamport => pages::lamport::LamportLab().into_any(),
+                Route::Trace => pages::trace::TraceView().into_any(),
             }}
         </main>
     }

@@ -9,9 +9,12 @@
 //! server; the binary (`src/main.rs`) only parses flags, reports errors in one line and wires
 //! Ctrl-C to the shutdown signal.
 
+pub mod lamport_cli;
+pub mod lamport_realtime;
 pub mod relay;
 mod room;
 pub mod store;
+pub mod trace_cli;
 
 use std::{io, path::PathBuf, sync::Arc};
 

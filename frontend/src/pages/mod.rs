@@ -1,3 +1,5 @@
 //! One module per page of the app.
 
 pub mod home;
+pub mod lamport;
+pub mod trace;
