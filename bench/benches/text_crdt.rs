@@ -255,7 +255,7 @@ fn main() {
             |(d, _)| assert_eq!(d.text(), end),
         );
         let (_, ops) = ours_local(&patches);
-        let m = measure(reps, || ours_merge(&ops), |d| assert_eq!(d.text(), end));
+        let m = measure(reps * 10, || ours_merge(&ops), |d| assert_eq!(d.text(), end));
         println!(
             "ours: local {:.1} ms {:.2} MiB, merge {:.1} ms {:.2} MiB",
             ms(l.time),
@@ -266,7 +266,7 @@ fn main() {
         return;
     }
     println!(
-        "trace `{name}`: {} edits, final {} chars; median of {reps} runs (automerge: {} runs)",
+        "trace `{name}`: {} edits, final {} chars; median of {reps} runs (yrs local: 3, automerge: {} runs)",
         patches.len(),
         end.chars().count(),
         reps.min(2)
@@ -284,7 +284,7 @@ fn main() {
         |d| assert_eq!(d.branch.content().to_string(), end),
     );
     let yrs_l = measure(
-        reps,
+        reps.min(3),
         || yrs_local(&patches),
         |(d, t)| assert_eq!(yrs_text(d, t), end),
     );

@@ -418,8 +418,26 @@ impl TextDoc {
                 let left = origin_left.map(|c| self.to_iid(&c)).transpose()?;
                 let right = origin_right.map(|c| self.to_iid(&c)).transpose()?;
                 let left_pos = left.map(|i| self.locate(i));
-                let right_pos = right.map_or(END, |i| self.locate(i));
-                let dest = self.integrate(id.replica, left_pos, right_pos);
+                let first = match left_pos {
+                    None => self.normalize(Pos {
+                        oi: 0,
+                        si: 0,
+                        off: 0,
+                    }),
+                    Some(l) => self.next_item(l),
+                };
+                // No concurrent insert between the origins (the usual case): the item right of
+                // the left origin is the right origin, and the new text goes between them.
+                let adjacent = match right {
+                    None => first == END,
+                    Some(r) => first != END && self.item_id(first) == r,
+                };
+                let dest = if adjacent {
+                    first
+                } else {
+                    let right_pos = right.map_or(END, |i| self.locate(i));
+                    self.integrate(id.replica, first, left_pos, right_pos)
+                };
                 let agent = self.agent_or_insert(id.replica);
                 let (n, n16) = self.agents[agent as usize].push_text(text);
                 if let Some(patches) = patches {
@@ -487,16 +505,9 @@ impl TextDoc {
 
     /// YATA integration with the FugueMax ("YjsMod") conflict rule: where does an item with
     /// origins at `left`/`right` go? Scans the items between its origins; returns the position
-    /// of the item it is inserted before (or [`END`]).
-    fn integrate(&self, replica: NodeId, left: Option<Pos>, right: Pos) -> Pos {
-        let mut cur = match left {
-            None => self.normalize(Pos {
-                oi: 0,
-                si: 0,
-                off: 0,
-            }),
-            Some(l) => self.next_item(l),
-        };
+    /// of the item it is inserted before (or [`END`]). `first` is the item right after `left`.
+    fn integrate(&self, replica: NodeId, first: Pos, left: Option<Pos>, right: Pos) -> Pos {
+        let mut cur = first;
         let mut dest = cur;
         let mut scanning = false;
         loop {
@@ -915,6 +926,12 @@ impl Agent {
 
     /// Records that the known ids `start .. end` now live in leaf `lid`.
     fn index_move(&mut self, start: u32, end: u32, lid: u32) {
+        if let Some(v) = self.index.get_mut(&start) {
+            if v.0 == end {
+                v.1 = lid;
+                return;
+            }
+        }
         let (&k, &(e, l)) = self.index.range(..=start).next_back().expect("known id");
         if k < start {
             self.index.insert(k, (start, l));
