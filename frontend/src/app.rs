@@ -81,7 +81,7 @@ pub fn App() -> impl IntoView {
 
     view! {
         <header class="topbar">
-            <a class="brand" href="#/">"⏱ Chronoscope"</a>
+            <a class="brand" href="#/">"Chronoscope"</a>
             <nav>
                 {Route::ALL
                     .iter()

@@ -1,5 +1,7 @@
 //! `chronoscope` — serve the lab, or run the labs headless.
 
+mod drift_cli;
+
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use chronoscope_server::{check_config, run, ServeConfig, Shutdown};
@@ -30,6 +32,8 @@ enum Command {
         #[arg(long, default_value = "./dist")]
         dist: PathBuf,
     },
+    /// Run the clock drift lab headless: drifting clocks, a sync algorithm, the skew.
+    Drift(drift_cli::DriftArgs),
     /// Run the Lamport clock lab's experiments (simulated, or in real time on loopback TCP).
     Lamport(chronoscope_server::lamport_cli::LamportArgs),
     /// Render a trace (ShiViz log or JSON) as Mermaid or SVG, or check its clocks.
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
             data_dir,
             dist,
         } => serve(addr, ServeConfig { dist, data_dir }),
+        Command::Drift(args) => drift_cli::run(args),
         Command::Lamport(args) => chronoscope_server::lamport_cli::run(args),
         Command::Trace(args) => chronoscope_server::trace_cli::run(args),
     }

@@ -1,0 +1,516 @@
+//! `chronoscope drift` — the clock drift lab, headless: runs [`chronoscope::drift_lab`] and
+//! prints every clock, the skew and an explanation of each sync event, as a table, CSV or
+//! JSON.
+
+use std::{fmt::Write as _, process::ExitCode, time::Duration};
+
+use chronoscope::{
+    drift_lab::{
+        node_name, DriftConfig, DriftLab, JumpAt, LabEvent, NodeStats, Snapshot, SyncAlgorithm,
+    },
+    physical_clock::AdjustPolicy,
+    sim::{Latency, SimTime},
+    sync::marzullo::Chimer,
+    NodeId,
+};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+/// Options of `chronoscope drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Number of nodes (2–64).
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Drift spread: node drifts are evenly spaced over ±half of it, so the fastest and the
+    /// slowest clock differ by exactly this rate (e.g. `50ppm`).
+    #[arg(long, default_value = "50ppm", value_parser = parse_ppm)]
+    drift_rate: f64,
+    /// Synchronization algorithm.
+    #[arg(long, value_enum, default_value_t = SyncArg::Berkeley)]
+    sync: SyncArg,
+    /// Sync interval (NTP: the minimum poll interval), e.g. `20` or `20s`.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    interval: Duration,
+    /// One-way latency: `10ms` (constant), `5-15ms` (uniform) or `10±3ms` / `10+-3ms` (normal).
+    #[arg(long, default_value = "5-15ms", value_parser = parse_latency)]
+    latency: Latency,
+    /// How long to simulate, e.g. `60s`, `2h`, `1d`.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Inject a clock jump: `NODE:DELTA@TIME`, e.g. `B:-2s@30s` (repeatable).
+    #[arg(long, value_parser = parse_jump)]
+    jump: Vec<JumpAt>,
+    /// Byzantine nodes: a count (the last nodes lie) or names, e.g. `1` or `C,D`.
+    #[arg(long, value_parser = parse_liars)]
+    liars: Option<Liars>,
+    /// How far a liar's answers are from the asker's clock, e.g. `500ms`.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    lie: Duration,
+    /// How corrections are applied: slew (≤500 ppm, never backwards) or step.
+    #[arg(long, value_enum, default_value_t = AdjustArg::Slew)]
+    adjust: AdjustArg,
+    /// How often to print every clock, e.g. `5s`.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    sample_every: Duration,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SyncArg {
+    None,
+    Cristian,
+    Berkeley,
+    Ntp,
+    FtAverage,
+}
+
+impl From<SyncArg> for SyncAlgorithm {
+    fn from(s: SyncArg) -> Self {
+        match s {
+            SyncArg::None => SyncAlgorithm::None,
+            SyncArg::Cristian => SyncAlgorithm::Cristian,
+            SyncArg::Berkeley => SyncAlgorithm::Berkeley,
+            SyncArg::Ntp => SyncAlgorithm::Ntp,
+            SyncArg::FtAverage => SyncAlgorithm::FtAverage,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AdjustArg {
+    Slew,
+    Step,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+enum Liars {
+    Count(usize),
+    Named(Vec<NodeId>),
+}
+
+fn parse_ppm(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches("ppm")
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a rate like 50ppm, got {s:?}"))?;
+    if v.is_finite() && (0.0..=2000.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "drift rate must be between 0 and 2000 ppm, got {s:?}"
+        ))
+    }
+}
+
+/// Seconds from `20`, `20s`, `15ms`, `2m`, `1h`, `1d`, `250us` (fractions allowed).
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a time like 20s or 15ms, got {s:?}"))?;
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" | "µs" => 1e-6,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        other => return Err(format!("unknown time unit {other:?} in {s:?}")),
+    };
+    let v = v * scale;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("time out of range: {s:?}"))
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let v = parse_seconds(s)?;
+    if !(0.0..=400.0 * 86_400.0).contains(&v) {
+        return Err(format!(
+            "expected a positive time up to 400 days, got {s:?}"
+        ));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn parse_latency(s: &str) -> Result<Latency, String> {
+    let unit_of = |t: &str| {
+        t.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
+            .to_owned()
+    };
+    let with_unit = |num: &str, unit: &str| -> Result<Duration, String> {
+        let num = num.trim();
+        let has_unit = num.ends_with(|c: char| c.is_ascii_alphabetic());
+        parse_duration(&if has_unit {
+            num.to_owned()
+        } else {
+            format!("{num}{unit}")
+        })
+    };
+    for sep in ["±", "+-"] {
+        if let Some((mean, sd)) = s.split_once(sep) {
+            let unit = unit_of(sd);
+            return Ok(Latency::Normal {
+                mean: with_unit(mean, &unit)?,
+                std_dev: with_unit(sd, &unit)?,
+            });
+        }
+    }
+    if let Some((lo, hi)) = s.split_once('-') {
+        let unit = unit_of(hi);
+        let (min, max) = (with_unit(lo, &unit)?, with_unit(hi, &unit)?);
+        if min > max {
+            return Err(format!(
+                "latency range {s:?} is empty: minimum exceeds maximum"
+            ));
+        }
+        return Ok(Latency::Uniform { min, max });
+    }
+    Ok(Latency::Constant(parse_duration(s)?))
+}
+
+fn parse_node(s: &str) -> Result<NodeId, String> {
+    let s = s.trim();
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii_alphabetic() => {
+            Ok((c.to_ascii_uppercase() as u8 - b'A') as NodeId)
+        }
+        _ => s
+            .strip_prefix('N')
+            .unwrap_or(s)
+            .parse()
+            .map_err(|_| format!("expected a node name like B or N30, got {s:?}")),
+    }
+}
+
+fn parse_jump(s: &str) -> Result<JumpAt, String> {
+    let err = || format!("expected NODE:DELTA@TIME like B:-2s@30s, got {s:?}");
+    let (node, rest) = s.split_once(':').ok_or_else(err)?;
+    let (delta, at) = rest.split_once('@').ok_or_else(err)?;
+    Ok(JumpAt {
+        at: SimTime::from_secs_f64(parse_duration(at)?.as_secs_f64()),
+        node: parse_node(node)?,
+        delta: parse_seconds(delta)?,
+    })
+}
+
+fn parse_liars(s: &str) -> Result<Liars, String> {
+    if let Ok(n) = s.trim().parse::<usize>() {
+        return Ok(Liars::Count(n));
+    }
+    s.split(',')
+        .map(parse_node)
+        .collect::<Result<_, _>>()
+        .map(Liars::Named)
+}
+
+impl DriftArgs {
+    fn config(&self) -> Result<DriftConfig, String> {
+        let mut c = DriftConfig::new(self.nodes, self.drift_rate);
+        c.sync = self.sync.into();
+        c.interval = self.interval;
+        c.latency = self.latency;
+        c.seed = self.seed;
+        c.jumps = self.jump.clone();
+        c.lie = self.lie.as_secs_f64();
+        c.sample_every = self.sample_every;
+        c.adjust = match self.adjust {
+            AdjustArg::Slew => AdjustPolicy::SLEW,
+            AdjustArg::Step => AdjustPolicy::Step,
+        };
+        c.liars = match &self.liars {
+            None => Vec::new(),
+            Some(Liars::Count(k)) if *k >= self.nodes => {
+                return Err(format!(
+                    "{k} liars leave no honest node among {}",
+                    self.nodes
+                ))
+            }
+            Some(Liars::Count(k)) => ((self.nodes - k) as NodeId..self.nodes as NodeId).collect(),
+            Some(Liars::Named(v)) => v.clone(),
+        };
+        c.faults_tolerated = c.liars.len().max(1);
+        Ok(c)
+    }
+}
+
+/// Runs the lab and prints it. Bad options are reported in one line with a non-zero exit.
+pub fn run(args: DriftArgs) -> ExitCode {
+    match render(&args) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The whole output of a run, in the requested format.
+fn render(args: &DriftArgs) -> Result<String, String> {
+    let config = args.config()?;
+    let mut lab = DriftLab::new(config).map_err(|e| e.to_string())?;
+    lab.run_until(SimTime::ZERO + args.duration);
+    Ok(match args.format {
+        Format::Table => table(args, &lab),
+        Format::Csv => csv(&lab),
+        Format::Json => json(&lab)?,
+    })
+}
+
+fn latency_text(l: &Latency) -> String {
+    let ms = |d: Duration| format!("{}", d.as_secs_f64() * 1e3);
+    match *l {
+        Latency::Constant(d) => format!("{}ms (constant)", ms(d)),
+        Latency::Uniform { min, max } => format!("{}-{}ms (random)", ms(min), ms(max)),
+        Latency::Normal { mean, std_dev } => format!("{}±{}ms (normal)", ms(mean), ms(std_dev)),
+    }
+}
+
+fn snapshot_line(s: &Snapshot) -> String {
+    let mut line = format!("[T={:.3}s]", s.at.as_secs_f64());
+    for (i, v) in s.clocks.iter().enumerate() {
+        let sep = if i == 0 { " " } else { " | " };
+        let _ = write!(line, "{sep}Node {}: {v:.6}s", node_name(i as NodeId));
+    }
+    let _ = write!(line, " | Skew: {:.6}s", s.skew);
+    line
+}
+
+fn table(args: &DriftArgs, lab: &DriftLab) -> String {
+    let c = lab.config();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Simulating {} nodes with {}ppm drift (~{:.1} seconds/day), sync: {} every {}s, adjust: {}",
+        c.clocks.len(),
+        args.drift_rate,
+        args.drift_rate * 1e-6 * 86_400.0,
+        c.sync.name(),
+        c.interval.as_secs_f64(),
+        match c.adjust {
+            AdjustPolicy::Step => "step",
+            _ => "slew (≤500 ppm)",
+        }
+    );
+    let _ = writeln!(out, "Network latency: {}", latency_text(&c.latency));
+    if !c.liars.is_empty() {
+        let names: Vec<String> = c.liars.iter().map(|&l| node_name(l)).collect();
+        let _ = writeln!(
+            out,
+            "Liars (two-faced, ±{:.3}s): {}",
+            c.lie,
+            names.join(", ")
+        );
+    }
+    // Snapshots and events merged in time order; at equal times events come first.
+    let (mut si, mut ei) = (0, 0);
+    let (snaps, events) = (lab.snapshots(), lab.events());
+    let mut last_event_line: Option<SimTime> = None;
+    while si < snaps.len() || ei < events.len() {
+        let take_event = ei < events.len() && (si >= snaps.len() || events[ei].at <= snaps[si].at);
+        if take_event {
+            let e: &LabEvent = &events[ei];
+            let mut lines = e.describe().into_iter();
+            if let Some(first) = lines.next() {
+                if last_event_line == Some(e.at) || first.starts_with("- ") {
+                    let _ = writeln!(out, "[T={:.3}s]   {first}", e.at.as_secs_f64());
+                } else {
+                    let _ = writeln!(out, "[T={:.3}s] {first}", e.at.as_secs_f64());
+                }
+            }
+            for l in lines {
+                let _ = writeln!(out, "             {l}");
+            }
+            last_event_line = Some(e.at);
+            ei += 1;
+        } else {
+            let _ = writeln!(out, "{}", snapshot_line(&snaps[si]));
+            si += 1;
+        }
+    }
+    let s = lab.summary();
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", chrony_table(&lab.node_stats()));
+    let _ = writeln!(
+        out,
+        "Max skew {:.3} ms (after the first sync: {:.3} ms), final skew {:.3} ms, backward steps {}, {} events, {} messages",
+        s.max_skew * 1e3,
+        s.max_skew_after_first_sync * 1e3,
+        s.final_skew * 1e3,
+        s.backward_steps,
+        s.events,
+        s.messages
+    );
+    out
+}
+
+fn opt(v: Option<f64>, scale: f64, unit: &str) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{:.3}{unit}", v * scale))
+}
+
+/// One row per node, in the spirit of `chronyc sourcestats`.
+fn chrony_table(stats: &[NodeStats]) -> String {
+    let mut out = format!(
+        "{:<5} {:>12} {:>12} {:>11} {:>11} {:>11} {:>9} {:>9} {:>8} {:>12} {:>5} {:>5}\n",
+        "Node",
+        "Offset",
+        "Last corr",
+        "RMS corr",
+        "Freq est",
+        "Freq true",
+        "RTT",
+        "Disp",
+        "Poll",
+        "Status",
+        "Syncs",
+        "Back"
+    );
+    for (i, s) in stats.iter().enumerate() {
+        let status = if s.liar {
+            "liar"
+        } else {
+            match s.verdict {
+                Some(Chimer::Falseticker) => "falseticker",
+                Some(Chimer::Truechimer) => "selected",
+                None => "-",
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{:<5} {:>12} {:>12} {:>11} {:>11} {:>11} {:>9} {:>9} {:>8} {:>12} {:>5} {:>5}",
+            node_name(i as NodeId),
+            format!("{:+.3}ms", s.offset * 1e3),
+            opt(s.last_correction, 1e3, "ms"),
+            format!("{:.3}ms", s.rms_correction * 1e3),
+            opt(s.frequency_ppm, 1.0, "ppm"),
+            format!("{:+.3}ppm", s.true_frequency_ppm),
+            opt(s.rtt, 1e3, "ms"),
+            opt(s.dispersion, 1e3, "ms"),
+            if s.poll > 0.0 {
+                format!("{:.0}s", s.poll)
+            } else {
+                "-".into()
+            },
+            status,
+            s.syncs,
+            s.backward_steps
+        );
+    }
+    out
+}
+
+fn csv(lab: &DriftLab) -> String {
+    let n = lab.len();
+    let mut out = String::from("t");
+    for i in 0..n {
+        let name = node_name(i as NodeId);
+        let _ = write!(out, ",{name}_clock,{name}_offset");
+    }
+    out.push_str(",skew\n");
+    for s in lab.snapshots() {
+        let _ = write!(out, "{:.9}", s.at.as_secs_f64());
+        for (c, o) in s.clocks.iter().zip(&s.offsets) {
+            let _ = write!(out, ",{c:.9},{o:.9}");
+        }
+        let _ = writeln!(out, ",{:.9}", s.skew);
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonRun<'a> {
+    config: &'a DriftConfig,
+    summary: chronoscope::drift_lab::Summary,
+    nodes: Vec<NodeStats>,
+    snapshots: &'a [Snapshot],
+    events: Vec<JsonEvent<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonEvent<'a> {
+    #[serde(flatten)]
+    event: &'a LabEvent,
+    text: Vec<String>,
+}
+
+fn json(lab: &DriftLab) -> Result<String, String> {
+    let run = JsonRun {
+        config: lab.config(),
+        summary: lab.summary(),
+        nodes: lab.node_stats(),
+        snapshots: lab.snapshots(),
+        events: lab
+            .events()
+            .iter()
+            .map(|e| JsonEvent {
+                event: e,
+                text: e.describe(),
+            })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&run)
+        .map(|s| s + "\n")
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsers_accept_the_documented_forms() {
+        assert_eq!(parse_ppm("50ppm"), Ok(50.0));
+        assert_eq!(parse_duration("20"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(
+            parse_latency("5-15ms"),
+            Ok(Latency::Uniform {
+                min: Duration::from_millis(5),
+                max: Duration::from_millis(15)
+            })
+        );
+        assert_eq!(
+            parse_latency("10ms"),
+            Ok(Latency::Constant(Duration::from_millis(10)))
+        );
+        assert_eq!(
+            parse_latency("10±3ms"),
+            Ok(Latency::Normal {
+                mean: Duration::from_millis(10),
+                std_dev: Duration::from_millis(3)
+            })
+        );
+        let j = parse_jump("B:-2s@30s").unwrap();
+        assert_eq!((j.node, j.delta, j.at), (1, -2.0, SimTime::from_secs(30)));
+        assert!(matches!(parse_liars("C,D"), Ok(Liars::Named(v)) if v == vec![2, 3]));
+        assert!(parse_latency("15-5ms").is_err());
+        assert!(parse_duration("-3s").is_err());
+        assert!(parse_jump("B-2s").is_err());
+        assert!(parse_ppm("fast").is_err());
+    }
+}
