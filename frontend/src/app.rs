@@ -12,11 +12,13 @@ use crate::pages;
 pub enum Route {
     /// The overview of the labs.
     Home,
+    /// The clock drift lab.
+    Drift,
 }
 
 impl Route {
     /// Every route, in navigation order.
-    pub const ALL: &'static [Route] = &[Route::Home];
+    pub const ALL: &'static [Route] = &[Route::Home, Route::Drift];
 
     /// The route for a URL fragment such as `#/drift`; unknown fragments go home.
     pub fn from_hash(hash: &str) -> Route {
@@ -33,6 +35,7 @@ impl Route {
     pub fn slug(self) -> &'static str {
         match self {
             Route::Home => "",
+            Route::Drift => "drift",
         }
     }
 
@@ -40,6 +43,7 @@ impl Route {
     pub fn label(self) -> &'static str {
         match self {
             Route::Home => "Overview",
+            Route::Drift => "Drift lab",
         }
     }
 }
@@ -94,6 +98,7 @@ pub fn App() -> impl IntoView {
         <main>
             {move || match route.get() {
                 Route::Home => pages::home::Home().into_any(),
+                Route::Drift => pages::drift::Drift().into_any(),
             }}
         </main>
     }

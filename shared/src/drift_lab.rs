@@ -482,6 +482,9 @@ pub struct DriftLab {
     next_round: u64,
     /// The current poll generation.
     epoch: Epoch,
+    /// Keep at most about this many snapshots and events (the oldest go first); `None`
+    /// keeps everything.
+    history: Option<usize>,
 }
 
 impl DriftLab {
@@ -519,6 +522,7 @@ impl DriftLab {
             events: Vec::new(),
             next_round: 0,
             epoch: 0,
+            history: None,
         };
         lab.sim.schedule_at(SimTime::ZERO, Event::Sample);
         for j in lab.config.jumps.clone() {
@@ -735,6 +739,32 @@ impl DriftLab {
         Ok(())
     }
 
+    /// Bounds the history kept: past `limit`, the oldest snapshots and events are dropped
+    /// (amortized: trimmed when twice the limit is reached). For long interactive runs.
+    pub fn set_history_limit(&mut self, limit: usize) {
+        self.history = Some(limit.max(1));
+        self.trim_history();
+    }
+
+    fn trim_history(&mut self) {
+        let Some(limit) = self.history else { return };
+        if self.snapshots.len() >= 2 * limit {
+            self.snapshots.drain(..self.snapshots.len() - limit);
+        }
+        if self.events.len() >= 2 * limit {
+            self.events.drain(..self.events.len() - limit);
+        }
+    }
+
+    /// Changes how often snapshots are taken (from the next one on).
+    pub fn set_sample_every(&mut self, period: Duration) -> Result<(), DriftError> {
+        if period.is_zero() {
+            return Err(DriftError::ZeroPeriod);
+        }
+        self.config.sample_every = period;
+        Ok(())
+    }
+
     /// Changes how corrections are applied.
     pub fn set_adjust(&mut self, adjust: AdjustPolicy) {
         self.config.adjust = adjust;
@@ -846,6 +876,7 @@ impl DriftLab {
             Event::Sample => {
                 let s = self.snapshot_now();
                 self.snapshots.push(s);
+                self.trim_history();
                 self.sim
                     .schedule_in(self.config.sample_every, Event::Sample);
             }
@@ -1530,6 +1561,16 @@ mod tests {
         assert_eq!(lab.set_liar(0, true), Err(DriftError::LyingLeader));
         assert_eq!(lab.set_drift(1, f64::NAN), Err(DriftError::BadClock));
         assert_eq!(lab.inject_jump(9, 1.0), Err(DriftError::NoSuchNode(9)));
+    }
+
+    #[test]
+    fn the_history_limit_bounds_memory() {
+        let mut lab = DriftLab::new(DriftConfig::new(3, 50.0)).unwrap();
+        lab.set_history_limit(10);
+        lab.run_until(SimTime::from_secs(1000));
+        assert!((10..20).contains(&lab.snapshots().len()));
+        assert!(lab.events().len() < 20);
+        assert_eq!(lab.snapshots().last().unwrap().at, SimTime::from_secs(1000));
     }
 
     #[test]
