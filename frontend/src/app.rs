@@ -12,13 +12,17 @@ use crate::pages;
 pub enum Route {
     /// The overview of the labs.
     Home,
+    /// The Lamport clock lab (the lab notebook's experiments).
+    Lamport,
+    /// Space-time diagrams of a trace (Mermaid and our SVG view).
+    Trace,
     /// The clock drift lab.
     Drift,
 }
 
 impl Route {
     /// Every route, in navigation order.
-    pub const ALL: &'static [Route] = &[Route::Home, Route::Drift];
+    pub const ALL: &'static [Route] = &[Route::Home, Route::Lamport, Route::Trace, Route::Drift];
 
     /// The route for a URL fragment such as `#/drift`; unknown fragments go home.
     pub fn from_hash(hash: &str) -> Route {
@@ -35,6 +39,8 @@ impl Route {
     pub fn slug(self) -> &'static str {
         match self {
             Route::Home => "",
+            Route::Lamport => "lamport",
+            Route::Trace => "trace",
             Route::Drift => "drift",
         }
     }
@@ -43,6 +49,8 @@ impl Route {
     pub fn label(self) -> &'static str {
         match self {
             Route::Home => "Overview",
+            Route::Lamport => "Lamport lab",
+            Route::Trace => "Space-time",
             Route::Drift => "Drift lab",
         }
     }
@@ -77,7 +85,7 @@ pub fn App() -> impl IntoView {
 
     view! {
         <header class="topbar">
-            <a class="brand" href="#/">"⏱ Chronoscope"</a>
+            <a class="brand" href="#/">"Chronoscope"</a>
             <nav>
                 {Route::ALL
                     .iter()
@@ -98,6 +106,8 @@ pub fn App() -> impl IntoView {
         <main>
             {move || match route.get() {
                 Route::Home => pages::home::Home().into_any(),
+                Route::Lamport => pages::lamport::LamportLab().into_any(),
+                Route::Trace => pages::trace::TraceView().into_any(),
                 Route::Drift => pages::drift::Drift().into_any(),
             }}
         </main>

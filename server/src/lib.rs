@@ -8,7 +8,10 @@
 //! server; the binary (`src/main.rs`) only parses flags, reports errors in one line and wires
 //! Ctrl-C to the shutdown signal.
 
+pub mod lamport_cli;
+pub mod lamport_realtime;
 pub mod relay;
+pub mod trace_cli;
 
 use std::{io, path::PathBuf, sync::Arc};
 

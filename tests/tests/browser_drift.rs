@@ -36,7 +36,11 @@ async fn drift_page_renders_and_its_chart_moves() {
     let title = tab.wait_for_css("section.drift h1").await;
     assert_eq!(title, "Clock drift lab");
     tab.wait_for_css("svg.offsets polyline.offset-line").await;
-    let rows = tab.client.find_all(Locator::Css("tr.node-row")).await.unwrap();
+    let rows = tab
+        .client
+        .find_all(Locator::Css("tr.node-row"))
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 4, "four nodes by default");
 
     // The simulation advances and the chart's lines change.
@@ -49,25 +53,44 @@ async fn drift_page_renders_and_its_chart_moves() {
     assert_ne!(p0, p1, "the chart did not move");
 
     // Pause stops it; step advances by exactly one event.
-    tab.client.find(Locator::Css("button.pause")).await.unwrap().click().await.unwrap();
+    tab.client
+        .find(Locator::Css("button.pause"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let paused = tab.text(".chart-head .sim-time").await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(tab.text(".chart-head .sim-time").await, paused, "pause did not stop the run");
+    assert_eq!(
+        tab.text(".chart-head .sim-time").await,
+        paused,
+        "pause did not stop the run"
+    );
 
     // The chrony-like table lists every node, and Berkeley syncs show up in the log.
     let chrony = tab.text("table.chrony").await;
     for name in ["A", "B", "C", "D"] {
         assert!(chrony.contains(name), "{chrony}");
     }
-    tab.client.find(Locator::Css("button.pause")).await.unwrap().click().await.unwrap();
+    tab.client
+        .find(Locator::Css("button.pause"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let log = tab.text(".events").await;
         if log.contains("SYNC EVENT (Berkeley") {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no sync event in the log: {log:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no sync event in the log: {log:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -78,7 +101,10 @@ async fn drift_page_renders_and_its_chart_moves() {
         if last.contains("RTT") {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no probe result: {last:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no probe result: {last:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tab.close().await;

@@ -2,3 +2,5 @@
 
 pub mod drift;
 pub mod home;
+pub mod lamport;
+pub mod trace;
