@@ -339,6 +339,8 @@ pub fn Drift() -> impl IntoView {
                             <td class=format!("status {status}")>{status}</td>
                             <td>{s.syncs}</td>
                             <td>{s.backward_steps}</td>
+                            <td>{format!("{:.2} ms", s.epsilon_ms)}</td>
+                            <td class="mono">{s.hlc.map_or("–".to_owned(), |h| h.to_string())}</td>
                         </tr>
                     }
                 })
@@ -481,7 +483,7 @@ pub fn Drift() -> impl IntoView {
                             <tr>
                                 <th>"Node"</th><th>"Offset"</th><th>"RMS corr"</th><th>"Freq est"</th>
                                 <th>"Freq true"</th><th>"RTT"</th><th>"Disp"</th><th>"Status"</th>
-                                <th>"Syncs"</th><th>"Back"</th>
+                                <th>"Syncs"</th><th>"Back"</th><th>"TT ε"</th><th>"HLC"</th>
                             </tr>
                         </thead>
                         <tbody>{table}</tbody>
