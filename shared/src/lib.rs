@@ -18,6 +18,7 @@
 //!   network model with per-link latency, loss and partitions) that the labs run on.
 //! - [`drift_lab`] — the clock drift lab scenario the CLI and the browser page both run.
 //! - [`physical_clock`] — drifting, wandering, jittering clocks corrected by slewing or stepping.
+//! - [`text`] — a YATA/FugueMax sequence CRDT for the collaborative editor (UTF-16 aware).
 //! - [`sync`] — Cristian, Berkeley, NTP (filter, combine, poll), Marzullo, fault-tolerant average.
 //! - [`trace`] — the trace model every lab records into; ShiViz logs, Mermaid and SVG diagrams.
 //! - [`lamport_lab`] — the Lamport lab notebook's machines, 11 experiments and analysis.
@@ -36,6 +37,7 @@ pub mod physical_clock;
 pub mod protocol;
 pub mod sim;
 pub mod sync;
+pub mod text;
 pub mod total_order;
 pub mod trace;
 pub mod truetime;

@@ -1,0 +1,889 @@
+//! The replicated document: run-length-encoded items in leaves of a two-level order-statistic
+//! tree (leaf weights in Fenwick trees), plus an id index (replica, seq) → leaf.
+
+use std::collections::BTreeMap;
+
+use super::fenwick::Fenwick;
+use super::op::{CharId, Patch, TextOp};
+use super::TextError;
+use crate::NodeId;
+
+/// Most spans a leaf holds before it splits in two.
+const LEAF_CAP: usize = 64;
+
+/// A character id with the replica replaced by its dense index in [`TextDoc::agents`]
+/// (dense indices differ between replicas; only [`CharId`] travels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Iid {
+    agent: u32,
+    seq: u32,
+}
+
+impl Iid {
+    fn plus(self, n: u32) -> Iid {
+        Iid {
+            agent: self.agent,
+            seq: self.seq + n,
+        }
+    }
+}
+
+/// A run of characters with consecutive ids inserted as one typing run: character `k > 0` has
+/// character `k - 1` as its left origin, and all share `origin_right`.
+#[derive(Debug, Clone)]
+struct Span {
+    id: Iid,
+    /// Length in chars (≥ 1).
+    len: u32,
+    /// Length in UTF-16 code units.
+    len16: u32,
+    origin_left: Option<Iid>,
+    origin_right: Option<Iid>,
+    /// Tombstone: the characters stay in the sequence (others' origins point at them) but are
+    /// not visible.
+    deleted: bool,
+}
+
+impl Span {
+    fn last(&self) -> Iid {
+        self.id.plus(self.len - 1)
+    }
+    fn visible(&self) -> u32 {
+        if self.deleted {
+            0
+        } else {
+            self.len
+        }
+    }
+    fn visible16(&self) -> u32 {
+        if self.deleted {
+            0
+        } else {
+            self.len16
+        }
+    }
+    /// Whether `next` continues this run (same state, consecutive ids, implied origins).
+    fn continued_by(&self, next: &Span) -> bool {
+        self.deleted == next.deleted
+            && self.id.agent == next.id.agent
+            && self.id.seq + self.len == next.id.seq
+            && next.origin_left == Some(self.last())
+            && next.origin_right == self.origin_right
+    }
+}
+
+/// A chunk of consecutive spans.
+#[derive(Debug, Clone)]
+struct Leaf {
+    spans: Vec<Span>,
+    /// This leaf's index in [`TextDoc::order`].
+    order: u32,
+    /// Visible chars in this leaf.
+    chars: u32,
+    /// Visible UTF-16 code units in this leaf.
+    units: u32,
+}
+
+/// What this replica knows about one replica's characters.
+#[derive(Debug, Clone)]
+struct Agent {
+    replica: NodeId,
+    /// The characters it inserted, by seq (deleted ones included).
+    content: Vec<char>,
+    /// Seqs of its characters outside the BMP (two UTF-16 code units), ascending.
+    astral: Vec<u32>,
+    /// Id index: start seq → (end seq, leaf arena id), disjoint ranges covering `0..content.len()`.
+    index: BTreeMap<u32, (u32, u32)>,
+}
+
+/// A position in the item sequence (tombstones included): leaf order index, span index, offset
+/// in the span. Ordered as the sequence is, while the document is not modified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Pos {
+    oi: u32,
+    si: u32,
+    off: u32,
+}
+
+/// Past the last item.
+const END: Pos = Pos {
+    oi: u32::MAX,
+    si: 0,
+    off: 0,
+};
+
+/// One replica of a shared text. Local edits return the [`TextOp`]s to broadcast; remote ops
+/// go in through [`TextDoc::apply_remote`] in causal order.
+///
+/// Architecture invariant: a leaf's `chars`/`units` equal the visible lengths of its spans, the
+/// Fenwick trees hold those per leaf in document order, and every inserted id is covered by
+/// exactly one id-index entry naming the leaf that holds it ([`TextDoc::check_invariants`]).
+#[derive(Debug, Clone)]
+pub struct TextDoc {
+    replica: NodeId,
+    /// Leaf arena (ids are stable; leaves are never removed).
+    leaves: Vec<Leaf>,
+    /// Leaf ids in document order.
+    order: Vec<u32>,
+    /// Visible chars per leaf, by order index.
+    chars: Fenwick,
+    /// Visible UTF-16 code units per leaf, by order index.
+    units: Fenwick,
+    /// Known replicas; index 0 is this one.
+    agents: Vec<Agent>,
+}
+
+impl TextDoc {
+    /// An empty document at replica `replica`. A replica id must not be reused by another
+    /// fresh document in the same session: ids would collide.
+    pub fn new(replica: NodeId) -> Self {
+        TextDoc {
+            replica,
+            leaves: vec![Leaf {
+                spans: Vec::new(),
+                order: 0,
+                chars: 0,
+                units: 0,
+            }],
+            order: vec![0],
+            chars: Fenwick::build([0].into_iter()),
+            units: Fenwick::build([0].into_iter()),
+            agents: vec![Agent::new(replica)],
+        }
+    }
+
+    /// This replica's id.
+    pub fn replica(&self) -> NodeId {
+        self.replica
+    }
+
+    /// Length of the visible text in chars (Unicode scalar values).
+    pub fn len_chars(&self) -> usize {
+        self.chars.prefix(self.order.len()) as usize
+    }
+
+    /// Length of the visible text in UTF-16 code units.
+    pub fn len_utf16(&self) -> usize {
+        self.units.prefix(self.order.len()) as usize
+    }
+
+    /// Whether the visible text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len_chars() == 0
+    }
+
+    /// The visible text.
+    pub fn text(&self) -> String {
+        let mut s = String::with_capacity(self.len_chars());
+        for &lid in &self.order {
+            for span in &self.leaves[lid as usize].spans {
+                if !span.deleted {
+                    let c = &self.agents[span.id.agent as usize].content;
+                    s.extend(&c[span.id.seq as usize..(span.id.seq + span.len) as usize]);
+                }
+            }
+        }
+        s
+    }
+
+    // ------------------------------------------------------------------ local edits
+
+    /// Inserts `text` at char position `pos` and returns the op to broadcast.
+    pub fn insert(&mut self, pos: usize, text: &str) -> Result<TextOp, TextError> {
+        let len = self.len_chars();
+        if pos > len {
+            return Err(TextError::OutOfRange { pos, len });
+        }
+        if text.is_empty() {
+            return Err(TextError::Empty);
+        }
+        let (dest, origin_left) = if pos == 0 {
+            (
+                self.normalize(Pos {
+                    oi: 0,
+                    si: 0,
+                    off: 0,
+                }),
+                None,
+            )
+        } else {
+            let p = self.find_visible(pos as u32 - 1);
+            (self.next_item(p), Some(self.item_id(p)))
+        };
+        let origin_right = (dest != END).then(|| self.item_id(dest));
+        let seq = self.agents[0].content.len() as u32;
+        let (n, n16) = self.agents[0].push_text(text);
+        let span = Span {
+            id: Iid { agent: 0, seq },
+            len: n,
+            len16: n16,
+            origin_left,
+            origin_right,
+            deleted: false,
+        };
+        self.place(dest, span);
+        Ok(TextOp::Insert {
+            id: CharId {
+                replica: self.replica,
+                seq,
+            },
+            origin_left: origin_left.map(|i| self.char_id(i)),
+            origin_right: origin_right.map(|i| self.char_id(i)),
+            text: text.to_owned(),
+        })
+    }
+
+    /// Deletes `len` chars from char position `pos` and returns the ops to broadcast (one per
+    /// run of consecutive ids; none when `len` is 0).
+    pub fn delete(&mut self, pos: usize, len: usize) -> Result<Vec<TextOp>, TextError> {
+        let total = self.len_chars();
+        if pos.checked_add(len).is_none_or(|end| end > total) {
+            return Err(TextError::OutOfRange {
+                pos: pos.saturating_add(len),
+                len: total,
+            });
+        }
+        let mut ops: Vec<TextOp> = Vec::new();
+        let mut remaining = len as u32;
+        while remaining > 0 {
+            let p = self.find_visible(pos as u32);
+            let span = self.span(p);
+            let k = remaining.min(span.len - p.off);
+            let target = self.char_id(span.id.plus(p.off));
+            self.delete_in_span(p, k);
+            let op = TextOp::Delete { target, len: k };
+            if !ops.last_mut().is_some_and(|last| last.try_merge(&op)) {
+                ops.push(op);
+            }
+            remaining -= k;
+        }
+        Ok(ops)
+    }
+
+    /// [`TextDoc::insert`] at a UTF-16 position (what a browser text area reports).
+    pub fn insert_utf16(&mut self, pos_utf16: usize, text: &str) -> Result<TextOp, TextError> {
+        let pos = self.utf16_to_char(pos_utf16)?;
+        self.insert(pos, text)
+    }
+
+    /// [`TextDoc::delete`] of the UTF-16 range `pos_utf16 .. pos_utf16 + len_utf16`.
+    pub fn delete_utf16(
+        &mut self,
+        pos_utf16: usize,
+        len_utf16: usize,
+    ) -> Result<Vec<TextOp>, TextError> {
+        let start = self.utf16_to_char(pos_utf16)?;
+        let end = self.utf16_to_char(pos_utf16.saturating_add(len_utf16))?;
+        self.delete(start, end - start)
+    }
+
+    /// Converts a char position (0 ..= length) to UTF-16 code units, in O(log n).
+    pub fn char_to_utf16(&self, pos: usize) -> Result<usize, TextError> {
+        let len = self.len_chars();
+        if pos > len {
+            return Err(TextError::OutOfRange { pos, len });
+        }
+        if pos == len {
+            return Ok(self.len_utf16());
+        }
+        let p = self.find_visible(pos as u32);
+        Ok(self.visible_before(p).1 as usize)
+    }
+
+    /// Converts a UTF-16 position (0 ..= length) to chars, in O(log n); a position inside a
+    /// surrogate pair is an error.
+    pub fn utf16_to_char(&self, pos_utf16: usize) -> Result<usize, TextError> {
+        let len16 = self.len_utf16();
+        if pos_utf16 > len16 {
+            return Err(TextError::OutOfRange {
+                pos: pos_utf16,
+                len: len16,
+            });
+        }
+        if pos_utf16 == len16 {
+            return Ok(self.len_chars());
+        }
+        let (oi, base16) = self.units.find(pos_utf16 as u32);
+        let mut chars = self.chars.prefix(oi);
+        let mut rem = pos_utf16 as u32 - base16;
+        for span in &self.leaves[self.order[oi] as usize].spans {
+            if span.deleted {
+                continue;
+            }
+            if rem < span.len16 {
+                if span.len16 == span.len {
+                    return Ok((chars + rem) as usize);
+                }
+                let content = &self.agents[span.id.agent as usize].content;
+                for &c in &content[span.id.seq as usize..] {
+                    if rem == 0 {
+                        break;
+                    }
+                    let w = c.len_utf16() as u32;
+                    if w > rem {
+                        return Err(TextError::SplitsSurrogatePair(pos_utf16));
+                    }
+                    rem -= w;
+                    chars += 1;
+                }
+                return Ok(chars as usize);
+            }
+            rem -= span.len16;
+            chars += span.len;
+        }
+        unreachable!("the Fenwick tree and the leaf disagree")
+    }
+
+    // ------------------------------------------------------------------ remote edits
+
+    /// Applies an op from another replica (or a replay of history) and returns what changed in
+    /// the visible text. Ops must arrive in causal order; a duplicate insert, and a delete of
+    /// already deleted characters, change nothing. On error nothing changes.
+    pub fn apply_remote(&mut self, op: &TextOp) -> Result<Vec<Patch>, TextError> {
+        let mut patches = Vec::new();
+        self.apply(op, Some(&mut patches))?;
+        Ok(patches)
+    }
+
+    /// [`TextDoc::apply_remote`] without computing patches (for replicas with no view).
+    pub fn apply_remote_quiet(&mut self, op: &TextOp) -> Result<(), TextError> {
+        self.apply(op, None)
+    }
+
+    fn apply(&mut self, op: &TextOp, patches: Option<&mut Vec<Patch>>) -> Result<(), TextError> {
+        match op {
+            TextOp::Insert {
+                id,
+                origin_left,
+                origin_right,
+                text,
+            } => {
+                let expected = self
+                    .agent_of(id.replica)
+                    .map_or(0, |a| self.agents[a as usize].content.len() as u32);
+                let n = text.chars().count() as u32;
+                if n == 0 {
+                    return Err(TextError::Empty);
+                }
+                if id.seq < expected && id.seq + n <= expected {
+                    return Ok(()); // already applied
+                }
+                if id.seq != expected {
+                    return Err(TextError::SeqGap {
+                        replica: id.replica,
+                        seq: id.seq,
+                        expected,
+                    });
+                }
+                let left = origin_left.map(|c| self.to_iid(&c)).transpose()?;
+                let right = origin_right.map(|c| self.to_iid(&c)).transpose()?;
+                let left_pos = left.map(|i| self.locate(i));
+                let right_pos = right.map_or(END, |i| self.locate(i));
+                let dest = self.integrate(id.replica, left_pos, right_pos);
+                let agent = self.agent_or_insert(id.replica);
+                let (n, n16) = self.agents[agent as usize].push_text(text);
+                if let Some(patches) = patches {
+                    let (pos, pos16) = self.visible_before(dest);
+                    patches.push(Patch::Insert {
+                        pos: pos as usize,
+                        pos_utf16: pos16 as usize,
+                        len: n as usize,
+                        len_utf16: n16 as usize,
+                    });
+                }
+                self.place(
+                    dest,
+                    Span {
+                        id: Iid { agent, seq: id.seq },
+                        len: n,
+                        len16: n16,
+                        origin_left: left,
+                        origin_right: right,
+                        deleted: false,
+                    },
+                );
+                Ok(())
+            }
+            TextOp::Delete { target, len } => {
+                if *len == 0 {
+                    return Err(TextError::Empty);
+                }
+                let first = self.to_iid(target)?;
+                let known = self.agents[first.agent as usize].content.len() as u32;
+                let end = target.seq.saturating_add(*len);
+                if end > known {
+                    return Err(TextError::UnknownCharacter(CharId {
+                        replica: target.replica,
+                        seq: known.max(target.seq),
+                    }));
+                }
+                let mut patches = patches;
+                let mut seq = target.seq;
+                while seq < end {
+                    let p = self.locate(Iid {
+                        agent: first.agent,
+                        seq,
+                    });
+                    let span = self.span(p);
+                    let k = (end - seq).min(span.len - p.off);
+                    if !span.deleted {
+                        if let Some(patches) = patches.as_deref_mut() {
+                            let (pos, pos16) = self.visible_before(p);
+                            patches.push(Patch::Delete {
+                                pos: pos as usize,
+                                pos_utf16: pos16 as usize,
+                                len: k as usize,
+                                len_utf16: self.units_of(first.agent, seq, k) as usize,
+                            });
+                        }
+                        self.delete_in_span(p, k);
+                    }
+                    seq += k;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// YATA integration with the FugueMax ("YjsMod") conflict rule: where does an item with
+    /// origins at `left`/`right` go? Scans the items between its origins; returns the position
+    /// of the item it is inserted before (or [`END`]).
+    fn integrate(&self, replica: NodeId, left: Option<Pos>, right: Pos) -> Pos {
+        let mut cur = match left {
+            None => self.normalize(Pos {
+                oi: 0,
+                si: 0,
+                off: 0,
+            }),
+            Some(l) => self.next_item(l),
+        };
+        let mut dest = cur;
+        let mut scanning = false;
+        loop {
+            if !scanning {
+                dest = cur;
+            }
+            if cur == END || cur == right {
+                break;
+            }
+            let span = self.span(cur);
+            let other_left = if cur.off > 0 {
+                Some(Pos {
+                    off: cur.off - 1,
+                    ..cur
+                })
+            } else {
+                span.origin_left.map(|i| self.locate(i))
+            };
+            match other_left.cmp(&left) {
+                std::cmp::Ordering::Less => break,
+                std::cmp::Ordering::Equal => {
+                    let other_right = span.origin_right.map_or(END, |i| self.locate(i));
+                    match other_right.cmp(&right) {
+                        std::cmp::Ordering::Less => scanning = true,
+                        std::cmp::Ordering::Equal => {
+                            if replica < self.agents[span.id.agent as usize].replica {
+                                break;
+                            }
+                            scanning = false;
+                        }
+                        std::cmp::Ordering::Greater => scanning = false,
+                    }
+                }
+                std::cmp::Ordering::Greater => {}
+            }
+            // The rest of this span has its left origin inside the scanned range (> left):
+            // nothing changes until the span ends or `right` is reached.
+            cur = if right.oi == cur.oi && right.si == cur.si && right.off > cur.off {
+                right
+            } else {
+                self.normalize(Pos {
+                    si: cur.si + 1,
+                    off: 0,
+                    ..cur
+                })
+            };
+        }
+        dest
+    }
+
+    // ------------------------------------------------------------------ structure
+
+    /// Puts `new` before the item at `dest` (or at the end), extending the span before it when
+    /// `new` continues that run.
+    fn place(&mut self, dest: Pos, new: Span) {
+        let (oi, si) = if dest == END {
+            let oi = self.order.len() as u32 - 1;
+            (oi, self.leaf_at(oi).spans.len() as u32)
+        } else if dest.off > 0 {
+            self.split_span(dest.oi, dest.si, dest.off);
+            (dest.oi, dest.si + 1)
+        } else {
+            (dest.oi, dest.si)
+        };
+        let prev = if si > 0 {
+            Some((oi, si - 1))
+        } else if oi > 0 {
+            let poi = oi - 1;
+            let n = self.leaf_at(poi).spans.len() as u32;
+            (n > 0).then_some((poi, n - 1))
+        } else {
+            None
+        };
+        let (n, n16, id) = (new.len, new.len16, new.id);
+        if let Some((poi, psi)) = prev {
+            let lid = self.order[poi as usize];
+            let p = &mut self.leaves[lid as usize].spans[psi as usize];
+            if p.continued_by(&new) {
+                p.len += n;
+                p.len16 += n16;
+                self.add_visible(poi, n as i64, n16 as i64);
+                self.agents[id.agent as usize].index_append(id.seq, n, lid);
+                return;
+            }
+        }
+        let lid = self.order[oi as usize];
+        self.leaves[lid as usize].spans.insert(si as usize, new);
+        self.add_visible(oi, n as i64, n16 as i64);
+        self.agents[id.agent as usize].index_append(id.seq, n, lid);
+        self.maybe_split_leaf(oi);
+    }
+
+    /// Tombstones `k` chars from `p` (all inside the span at `p`, all visible).
+    fn delete_in_span(&mut self, p: Pos, k: u32) {
+        let mut si = p.si;
+        if p.off > 0 {
+            self.split_span(p.oi, si, p.off);
+            si += 1;
+        }
+        if k < self.leaf_at(p.oi).spans[si as usize].len {
+            self.split_span(p.oi, si, k);
+        }
+        let lid = self.order[p.oi as usize] as usize;
+        let spans = &mut self.leaves[lid].spans;
+        spans[si as usize].deleted = true;
+        let k16 = spans[si as usize].len16;
+        self.add_visible(p.oi, -(k as i64), -(k16 as i64));
+        // Re-join tombstone runs (backspacing a run leaves one deleted span, not many).
+        let spans = &mut self.leaves[lid].spans;
+        let si = si as usize;
+        if si + 1 < spans.len() && spans[si].continued_by(&spans[si + 1]) {
+            let next = spans.remove(si + 1);
+            spans[si].len += next.len;
+            spans[si].len16 += next.len16;
+        }
+        if si > 0 && spans[si - 1].continued_by(&spans[si]) {
+            let cur = spans.remove(si);
+            spans[si - 1].len += cur.len;
+            spans[si - 1].len16 += cur.len16;
+        }
+        self.maybe_split_leaf(p.oi);
+    }
+
+    /// Splits the span at (`oi`, `si`) into `0..off` and `off..` (0 < off < len).
+    fn split_span(&mut self, oi: u32, si: u32, off: u32) {
+        let lid = self.order[oi as usize] as usize;
+        let s = &self.leaves[lid].spans[si as usize];
+        let left16 = self.units_of(s.id.agent, s.id.seq, off);
+        let s = &mut self.leaves[lid].spans[si as usize];
+        let right = Span {
+            id: s.id.plus(off),
+            len: s.len - off,
+            len16: s.len16 - left16,
+            origin_left: Some(s.id.plus(off - 1)),
+            origin_right: s.origin_right,
+            deleted: s.deleted,
+        };
+        s.len = off;
+        s.len16 = left16;
+        self.leaves[lid].spans.insert(si as usize + 1, right);
+    }
+
+    fn maybe_split_leaf(&mut self, oi: u32) {
+        let lid = self.order[oi as usize] as usize;
+        if self.leaves[lid].spans.len() <= LEAF_CAP {
+            return;
+        }
+        let mid = self.leaves[lid].spans.len() / 2;
+        let moved = self.leaves[lid].spans.split_off(mid);
+        let chars: u32 = moved.iter().map(Span::visible).sum();
+        let units: u32 = moved.iter().map(Span::visible16).sum();
+        self.leaves[lid].chars -= chars;
+        self.leaves[lid].units -= units;
+        let new_lid = self.leaves.len() as u32;
+        for s in &moved {
+            self.agents[s.id.agent as usize].index_move(s.id.seq, s.id.seq + s.len, new_lid);
+        }
+        self.leaves.push(Leaf {
+            spans: moved,
+            order: oi + 1,
+            chars,
+            units,
+        });
+        self.order.insert(oi as usize + 1, new_lid);
+        for j in oi as usize + 2..self.order.len() {
+            self.leaves[self.order[j] as usize].order = j as u32;
+        }
+        self.chars = Fenwick::build(self.order.iter().map(|&l| self.leaves[l as usize].chars));
+        self.units = Fenwick::build(self.order.iter().map(|&l| self.leaves[l as usize].units));
+    }
+
+    fn add_visible(&mut self, oi: u32, chars: i64, units: i64) {
+        let leaf = &mut self.leaves[self.order[oi as usize] as usize];
+        leaf.chars = (leaf.chars as i64 + chars) as u32;
+        leaf.units = (leaf.units as i64 + units) as u32;
+        self.chars.add(oi as usize, chars);
+        self.units.add(oi as usize, units);
+    }
+
+    // ------------------------------------------------------------------ lookups
+
+    fn leaf_at(&self, oi: u32) -> &Leaf {
+        &self.leaves[self.order[oi as usize] as usize]
+    }
+
+    fn span(&self, p: Pos) -> &Span {
+        &self.leaf_at(p.oi).spans[p.si as usize]
+    }
+
+    fn item_id(&self, p: Pos) -> Iid {
+        self.span(p).id.plus(p.off)
+    }
+
+    /// The first position at or after `p` that names an item (skipping past leaf ends).
+    fn normalize(&self, mut p: Pos) -> Pos {
+        loop {
+            if p.oi as usize >= self.order.len() {
+                return END;
+            }
+            if (p.si as usize) < self.leaf_at(p.oi).spans.len() {
+                return p;
+            }
+            p = Pos {
+                oi: p.oi + 1,
+                si: 0,
+                off: 0,
+            };
+        }
+    }
+
+    fn next_item(&self, p: Pos) -> Pos {
+        if p.off + 1 < self.span(p).len {
+            Pos {
+                off: p.off + 1,
+                ..p
+            }
+        } else {
+            self.normalize(Pos {
+                si: p.si + 1,
+                off: 0,
+                ..p
+            })
+        }
+    }
+
+    /// The position of the visible char number `p` (< length).
+    fn find_visible(&self, p: u32) -> Pos {
+        let (oi, base) = self.chars.find(p);
+        let mut rem = p - base;
+        for (si, span) in self.leaf_at(oi as u32).spans.iter().enumerate() {
+            if !span.deleted {
+                if rem < span.len {
+                    return Pos {
+                        oi: oi as u32,
+                        si: si as u32,
+                        off: rem,
+                    };
+                }
+                rem -= span.len;
+            }
+        }
+        unreachable!("the Fenwick tree and the leaf disagree")
+    }
+
+    /// Visible (chars, UTF-16 units) before the item at `p`.
+    fn visible_before(&self, p: Pos) -> (u32, u32) {
+        if p == END {
+            return (self.len_chars() as u32, self.len_utf16() as u32);
+        }
+        let mut chars = self.chars.prefix(p.oi as usize);
+        let mut units = self.units.prefix(p.oi as usize);
+        let spans = &self.leaf_at(p.oi).spans;
+        for span in &spans[..p.si as usize] {
+            chars += span.visible();
+            units += span.visible16();
+        }
+        let span = &spans[p.si as usize];
+        if !span.deleted && p.off > 0 {
+            chars += p.off;
+            units += self.units_of(span.id.agent, span.id.seq, p.off);
+        }
+        (chars, units)
+    }
+
+    /// Where the (known) item `id` is.
+    fn locate(&self, id: Iid) -> Pos {
+        let (_, &(end, lid)) = self.agents[id.agent as usize]
+            .index
+            .range(..=id.seq)
+            .next_back()
+            .expect("id index covers every known id");
+        debug_assert!(id.seq < end);
+        let leaf = &self.leaves[lid as usize];
+        for (si, s) in leaf.spans.iter().enumerate() {
+            if s.id.agent == id.agent && s.id.seq <= id.seq && id.seq < s.id.seq + s.len {
+                return Pos {
+                    oi: leaf.order,
+                    si: si as u32,
+                    off: id.seq - s.id.seq,
+                };
+            }
+        }
+        unreachable!("id index names a leaf without the id")
+    }
+
+    /// UTF-16 length of `len` chars of `agent` from `seq`.
+    fn units_of(&self, agent: u32, seq: u32, len: u32) -> u32 {
+        let astral = &self.agents[agent as usize].astral;
+        if astral.is_empty() {
+            return len;
+        }
+        let lo = astral.partition_point(|&s| s < seq);
+        let hi = astral.partition_point(|&s| s < seq + len);
+        len + (hi - lo) as u32
+    }
+
+    fn agent_of(&self, replica: NodeId) -> Option<u32> {
+        self.agents
+            .iter()
+            .position(|a| a.replica == replica)
+            .map(|i| i as u32)
+    }
+
+    fn agent_or_insert(&mut self, replica: NodeId) -> u32 {
+        self.agent_of(replica).unwrap_or_else(|| {
+            self.agents.push(Agent::new(replica));
+            self.agents.len() as u32 - 1
+        })
+    }
+
+    /// The internal id of a known character.
+    fn to_iid(&self, c: &CharId) -> Result<Iid, TextError> {
+        match self.agent_of(c.replica) {
+            Some(agent) if (c.seq as usize) < self.agents[agent as usize].content.len() => {
+                Ok(Iid { agent, seq: c.seq })
+            }
+            _ => Err(TextError::UnknownCharacter(*c)),
+        }
+    }
+
+    fn char_id(&self, i: Iid) -> CharId {
+        CharId {
+            replica: self.agents[i.agent as usize].replica,
+            seq: i.seq,
+        }
+    }
+
+    /// Checks every structural invariant (see the type's doc); panics with a message when one
+    /// fails. For tests and fuzzing: O(n log n).
+    pub fn check_invariants(&self) {
+        assert_eq!(self.order.len(), self.leaves.len());
+        let (mut chars, mut units) = (0u32, 0u32);
+        for (oi, &lid) in self.order.iter().enumerate() {
+            let leaf = &self.leaves[lid as usize];
+            assert_eq!(leaf.order as usize, oi, "leaf order index");
+            assert!(leaf.spans.len() <= LEAF_CAP);
+            assert!(
+                !leaf.spans.is_empty() || self.order.len() == 1,
+                "empty leaf"
+            );
+            let c: u32 = leaf.spans.iter().map(Span::visible).sum();
+            let u: u32 = leaf.spans.iter().map(Span::visible16).sum();
+            assert_eq!((leaf.chars, leaf.units), (c, u), "leaf counts");
+            assert_eq!(self.chars.prefix(oi), chars, "fenwick chars");
+            assert_eq!(self.units.prefix(oi), units, "fenwick units");
+            chars += c;
+            units += u;
+            for (si, s) in leaf.spans.iter().enumerate() {
+                assert!(s.len > 0);
+                assert_eq!(
+                    s.len16,
+                    self.units_of(s.id.agent, s.id.seq, s.len),
+                    "span len16"
+                );
+                for k in [0, s.len - 1] {
+                    let p = self.locate(s.id.plus(k));
+                    assert_eq!(
+                        (p.oi as usize, p.si as usize, p.off),
+                        (oi, si, k),
+                        "id index"
+                    );
+                }
+            }
+        }
+        for a in &self.agents {
+            let mut next = 0;
+            for (&start, &(end, _)) in &a.index {
+                assert_eq!(start, next, "id index is contiguous");
+                assert!(end > start);
+                next = end;
+            }
+            assert_eq!(next as usize, a.content.len(), "id index covers content");
+        }
+    }
+}
+
+impl Agent {
+    fn new(replica: NodeId) -> Self {
+        Agent {
+            replica,
+            content: Vec::new(),
+            astral: Vec::new(),
+            index: BTreeMap::new(),
+        }
+    }
+
+    /// Appends inserted text; returns its length in chars and UTF-16 units.
+    fn push_text(&mut self, text: &str) -> (u32, u32) {
+        let start = self.content.len() as u32;
+        self.content.extend(text.chars());
+        let n = self.content.len() as u32 - start;
+        let mut n16 = n;
+        for (k, c) in self.content[start as usize..].iter().enumerate() {
+            if c.len_utf16() == 2 {
+                self.astral.push(start + k as u32);
+                n16 += 1;
+            }
+        }
+        (n, n16)
+    }
+
+    /// Records that the new ids `seq .. seq + n` live in leaf `lid`.
+    fn index_append(&mut self, seq: u32, n: u32, lid: u32) {
+        if let Some(mut last) = self.index.last_entry() {
+            let (end, l) = last.get_mut();
+            if *end == seq && *l == lid {
+                *end += n;
+                return;
+            }
+        }
+        self.index.insert(seq, (seq + n, lid));
+    }
+
+    /// Records that the known ids `start .. end` now live in leaf `lid`.
+    fn index_move(&mut self, start: u32, end: u32, lid: u32) {
+        let (&k, &(e, l)) = self.index.range(..=start).next_back().expect("known id");
+        if k < start {
+            self.index.insert(k, (start, l));
+            self.index.insert(start, (e, l));
+        }
+        let (&k, &(e, l)) = self.index.range(..end).next_back().expect("known id");
+        if e > end {
+            self.index.insert(k, (end, l));
+            self.index.insert(end, (e, l));
+        }
+        for (_, v) in self.index.range_mut(start..end) {
+            v.1 = lid;
+        }
+    }
+}
