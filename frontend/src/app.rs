@@ -16,11 +16,13 @@ pub enum Route {
     Lamport,
     /// Space-time diagrams of a trace (Mermaid and our SVG view).
     Trace,
+    /// The clock drift lab.
+    Drift,
 }
 
 impl Route {
     /// Every route, in navigation order.
-    pub const ALL: &'static [Route] = &[Route::Home, Route::Lamport, Route::Trace];
+    pub const ALL: &'static [Route] = &[Route::Home, Route::Lamport, Route::Trace, Route::Drift];
 
     /// The route for a URL fragment such as `#/drift`; unknown fragments go home.
     pub fn from_hash(hash: &str) -> Route {
@@ -39,6 +41,7 @@ impl Route {
             Route::Home => "",
             Route::Lamport => "lamport",
             Route::Trace => "trace",
+            Route::Drift => "drift",
         }
     }
 
@@ -48,6 +51,7 @@ impl Route {
             Route::Home => "Overview",
             Route::Lamport => "Lamport lab",
             Route::Trace => "Space-time",
+            Route::Drift => "Drift lab",
         }
     }
 }
@@ -104,6 +108,7 @@ pub fn App() -> impl IntoView {
                 Route::Home => pages::home::Home().into_any(),
                 Route::Lamport => pages::lamport::LamportLab().into_any(),
                 Route::Trace => pages::trace::TraceView().into_any(),
+                Route::Drift => pages::drift::Drift().into_any(),
             }}
         </main>
     }

@@ -1,5 +1,6 @@
 //! One module per page of the app.
 
+pub mod drift;
 pub mod home;
 pub mod lamport;
 pub mod trace;
