@@ -18,11 +18,19 @@ pub enum Route {
     Lamport,
     /// Space-time diagrams of a trace (Mermaid and our SVG view).
     Trace,
+    /// The clock drift lab.
+    Drift,
 }
 
 impl Route {
     /// Every route, in navigation order.
-    pub const ALL: &'static [Route] = &[Route::Home, Route::Editor, Route::Lamport, Route::Trace];
+    pub const ALL: &'static [Route] = &[
+        Route::Home,
+        Route::Editor,
+        Route::Lamport,
+        Route::Trace,
+        Route::Drift,
+    ];
 
     /// The route for a URL fragment such as `#/drift`; unknown fragments go home.
     pub fn from_hash(hash: &str) -> Route {
@@ -42,6 +50,7 @@ impl Route {
             Route::Editor => "editor",
             Route::Lamport => "lamport",
             Route::Trace => "trace",
+            Route::Drift => "drift",
         }
     }
 
@@ -52,6 +61,7 @@ impl Route {
             Route::Editor => "Collaborative editor",
             Route::Lamport => "Lamport lab",
             Route::Trace => "Space-time",
+            Route::Drift => "Drift lab",
         }
     }
 }
@@ -111,6 +121,7 @@ pub fn App() -> impl IntoView {
                 Route::Editor => pages::editor::Editor().into_any(),
                 Route::Lamport => pages::lamport::LamportLab().into_any(),
                 Route::Trace => pages::trace::TraceView().into_any(),
+                Route::Drift => pages::drift::Drift().into_any(),
             }}
         </main>
     }

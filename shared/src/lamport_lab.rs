@@ -16,20 +16,21 @@
 //! machines' clocks (checked in the tests), and whose vector clocks make the run a legal
 //! space-time diagram.
 //!
-//! [`simulate`] runs the lab as a discrete-event simulation: tick `k` of a machine with rate `r`
-//! happens at exactly `k/r` seconds, a message arrives in the receiver's queue a fixed network
-//! delay after it was sent, and every random choice comes from the seeded RNG, so a run is a
-//! function of its [`LabConfig`]. The real-time mode (threads and TCP sockets) lives in the
+//! [`simulate`] runs the lab on the shared discrete-event simulator ([`crate::sim`]): tick `k`
+//! of a machine with rate `r` happens at exactly `k/r` seconds, a message arrives in the
+//! receiver's queue a fixed network delay after it was sent, and every random choice comes
+//! from the simulator's seeded RNG, so a run is a function of its [`LabConfig`]. The real-time mode (threads and TCP sockets) lives in the
 //! server crate and drives the same [`Machine`].
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::{self, Write as _};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::sim::{Latency, LinkModel, Network, SimTime, Simulation};
 use crate::trace::{MessageId, Trace};
 use crate::NodeId;
 
@@ -466,19 +467,22 @@ impl LabRun {
     }
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// The lab's simulation events.
+#[derive(Debug)]
 enum Happening {
-    /// A message lands in machine `to`'s queue (ordered before a tick at the same instant).
-    Arrive { to: usize, seq: u64 },
+    /// A message lands in machine `to`'s queue.
+    Arrive { to: usize, msg: LabMessage },
     /// Machine `m` ticks (its `k`-th tick).
     Tick { m: usize, k: u64 },
 }
 
-/// Runs the lab as a seeded discrete-event simulation.
+/// Runs the lab on the shared discrete-event simulator ([`crate::sim`]), seeded.
 pub fn simulate(config: LabConfig) -> Result<LabRun, LabError> {
     let config = config.validated()?;
     let n = config.rates.len();
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let delay = std::time::Duration::from_nanos((config.network_delay_ms * 1e6).round() as u64);
+    let network = Network::new(LinkModel::new(Latency::Constant(delay)));
+    let mut sim: Simulation<Happening> = Simulation::new(config.seed, network);
     let mut machines: Vec<Machine> = config
         .rates
         .iter()
@@ -487,29 +491,18 @@ pub fn simulate(config: LabConfig) -> Result<LabRun, LabError> {
         .collect();
     let mut queues: Vec<VecDeque<LabMessage>> = vec![VecDeque::new(); n];
     let mut trace = new_trace(n);
-    const NS: f64 = 1e9;
-    let end_ns = (config.duration_s * NS).round() as u64;
-    let delay_ns = (config.network_delay_ms * 1e6).round() as u64;
-    let tick_ns = |rate: u32, k: u64| k * 1_000_000_000 / u64::from(rate);
-    let mut in_flight: BTreeMap<u64, LabMessage> = BTreeMap::new();
-    let mut seq = 0u64;
-    let mut agenda: BinaryHeap<Reverse<(u64, Happening)>> = BinaryHeap::new();
+    let end = SimTime::from_nanos((config.duration_s * 1e9).round() as u64);
+    // Tick k of a machine with rate r is at exactly k/r seconds.
+    let tick_at = |rate: u32, k: u64| SimTime::from_nanos(k * 1_000_000_000 / u64::from(rate));
     for (m, &r) in config.rates.iter().enumerate() {
-        agenda.push(Reverse((tick_ns(r, 1), Happening::Tick { m, k: 1 })));
+        sim.schedule_at(tick_at(r, 1), Happening::Tick { m, k: 1 });
     }
-    while let Some(Reverse((t, what))) = agenda.pop() {
-        if t > end_ns {
-            break;
-        }
+    sim.run_until(end, |sim, t, what| {
         // Microsecond resolution: what the log prints, so logs parse back to equal entries.
-        let now_s = (t / 1000) as f64 / 1e6;
-        let now_ms = t as f64 / 1e6;
+        let now_s = (t.as_nanos() / 1000) as f64 / 1e6;
+        let now_ms = t.as_nanos() as f64 / 1e6;
         match what {
-            Happening::Arrive { to, seq } => {
-                if let Some(msg) = in_flight.remove(&seq) {
-                    queues[to].push_back(msg);
-                }
-            }
+            Happening::Arrive { to, msg } => queues[to].push_back(msg),
             Happening::Tick { m, k } => {
                 let node = trace_node(m);
                 if let Some(msg) = queues[m].pop_front() {
@@ -523,7 +516,8 @@ pub fn simulate(config: LabConfig) -> Result<LabRun, LabError> {
                         )
                         .expect("each lab message is received once, by another machine");
                 } else {
-                    match machines[m].roll(now_s, n, config.internal_probability, &mut rng) {
+                    let p = config.internal_probability;
+                    match machines[m].roll(now_s, n, p, sim.rng()) {
                         Action::Internal => {
                             trace.local(node, now_ms, "INTERNAL");
                         }
@@ -531,29 +525,29 @@ pub fn simulate(config: LabConfig) -> Result<LabRun, LabError> {
                             let names: Vec<String> = to.iter().map(|t| format!("M{t}")).collect();
                             let message =
                                 trace.send(node, now_ms, format!("SEND to {}", names.join(",")));
-                            for &dest in &to {
-                                seq += 1;
-                                in_flight.insert(
-                                    seq,
-                                    LabMessage {
-                                        from: m,
-                                        clock,
-                                        message,
-                                    },
+                            let msg = LabMessage {
+                                from: m,
+                                clock,
+                                message,
+                            };
+                            for dest in to {
+                                // Loss-free links: every message arrives after the delay.
+                                sim.send(
+                                    trace_node(m),
+                                    trace_node(dest),
+                                    Happening::Arrive { to: dest, msg },
                                 );
-                                agenda.push(Reverse((
-                                    t + delay_ns,
-                                    Happening::Arrive { to: dest, seq },
-                                )));
                             }
                         }
                     }
                 }
-                let next = tick_ns(config.rates[m], k + 1);
-                agenda.push(Reverse((next, Happening::Tick { m, k: k + 1 })));
+                sim.schedule_at(
+                    tick_at(config.rates[m], k + 1),
+                    Happening::Tick { m, k: k + 1 },
+                );
             }
         }
-    }
+    });
     for (m, machine) in machines.iter_mut().enumerate() {
         machine.stop(config.duration_s, queues[m].len());
     }

@@ -93,9 +93,10 @@ fn experiments_5_6_11_queues_grow_as_internal_probability_falls() {
     let (_, a5) = run(5);
     let (_, a6) = run(6);
     let (_, a11) = run(11);
-    // 5: no queue past 3 (the notebook saw 2), everyone keeps up.
+    // 5: queues stay short and everyone keeps up. The notebook's run never passed 2; over 200
+    // seeds the longest queue was ≤ 2 in 41 %, ≤ 3 in 81 %, ≤ 6 in 99.5 % of runs.
     for m in &a5.machines {
-        assert!(m.queue_max <= 3, "{m:?}");
+        assert!(m.queue_max <= 6, "{m:?}");
         assert!(keeps_up(m, &a5.machines[a5.fastest]), "{m:?}");
     }
     // 6: the rate-2 machine drifts away, the rate-3 machine keeps catching up.

@@ -1,5 +1,6 @@
 //! One module per page of the app.
 
+pub mod drift;
 pub mod editor;
 pub mod home;
 pub mod lamport;

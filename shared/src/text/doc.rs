@@ -131,6 +131,11 @@ pub struct TextDoc {
     units: Fenwick,
     /// Known replicas; index 0 is this one.
     agents: Vec<Agent>,
+    /// Typing cursor: the char position right after the last local insert and the span (leaf
+    /// order index, span index) that ends with it — valid only while nothing else has changed
+    /// the document (every other edit clears it), so the next keystroke there just extends
+    /// that span.
+    typing: Option<(usize, u32, u32)>,
 }
 
 impl TextDoc {
@@ -149,6 +154,7 @@ impl TextDoc {
             chars: Fenwick::build([0].into_iter()),
             units: Fenwick::build([0].into_iter()),
             agents: vec![Agent::new(replica)],
+            typing: None,
         }
     }
 
@@ -197,6 +203,11 @@ impl TextDoc {
         if text.is_empty() {
             return Err(TextError::Empty);
         }
+        if let Some((at, oi, si)) = self.typing {
+            if at == pos {
+                return Ok(self.keep_typing(pos, oi, si, text));
+            }
+        }
         let (dest, origin_left) = if pos == 0 {
             (
                 self.normalize(Pos {
@@ -221,7 +232,9 @@ impl TextDoc {
             origin_right,
             deleted: false,
         };
-        self.place(dest, span);
+        self.typing = self
+            .place(dest, span)
+            .map(|(oi, si)| (pos + n as usize, oi, si));
         Ok(TextOp::Insert {
             id: CharId {
                 replica: self.replica,
@@ -231,6 +244,31 @@ impl TextDoc {
             origin_right: origin_right.map(|i| self.char_id(i)),
             text: text.to_owned(),
         })
+    }
+
+    /// The next keystroke right after the previous one: extend its span in place.
+    fn keep_typing(&mut self, pos: usize, oi: u32, si: u32, text: &str) -> TextOp {
+        let seq = self.agents[0].content.len() as u32;
+        let (n, n16) = self.agents[0].push_text(text);
+        let lid = self.order[oi as usize];
+        let span = &mut self.leaves[lid as usize].spans[si as usize];
+        debug_assert!(span.id.agent == 0 && span.id.seq + span.len == seq && !span.deleted);
+        let origin_left = span.last();
+        let origin_right = span.origin_right;
+        span.len += n;
+        span.len16 += n16;
+        self.add_visible(oi, n as i64, n16 as i64);
+        self.agents[0].index_append(seq, n, lid);
+        self.typing = Some((pos + n as usize, oi, si));
+        TextOp::Insert {
+            id: CharId {
+                replica: self.replica,
+                seq,
+            },
+            origin_left: Some(self.char_id(origin_left)),
+            origin_right: origin_right.map(|i| self.char_id(i)),
+            text: text.to_owned(),
+        }
     }
 
     /// Deletes `len` chars from char position `pos` and returns the ops to broadcast (one per
@@ -243,6 +281,7 @@ impl TextDoc {
                 len: total,
             });
         }
+        self.typing = None;
         let mut ops: Vec<TextOp> = Vec::new();
         let mut remaining = len as u32;
         while remaining > 0 {
@@ -351,6 +390,7 @@ impl TextDoc {
     }
 
     fn apply(&mut self, op: &TextOp, patches: Option<&mut Vec<Patch>>) -> Result<(), TextError> {
+        self.typing = None;
         match op {
             TextOp::Insert {
                 id,
@@ -378,8 +418,26 @@ impl TextDoc {
                 let left = origin_left.map(|c| self.to_iid(&c)).transpose()?;
                 let right = origin_right.map(|c| self.to_iid(&c)).transpose()?;
                 let left_pos = left.map(|i| self.locate(i));
-                let right_pos = right.map_or(END, |i| self.locate(i));
-                let dest = self.integrate(id.replica, left_pos, right_pos);
+                let first = match left_pos {
+                    None => self.normalize(Pos {
+                        oi: 0,
+                        si: 0,
+                        off: 0,
+                    }),
+                    Some(l) => self.next_item(l),
+                };
+                // No concurrent insert between the origins (the usual case): the item right of
+                // the left origin is the right origin, and the new text goes between them.
+                let adjacent = match right {
+                    None => first == END,
+                    Some(r) => first != END && self.item_id(first) == r,
+                };
+                let dest = if adjacent {
+                    first
+                } else {
+                    let right_pos = right.map_or(END, |i| self.locate(i));
+                    self.integrate(id.replica, first, left_pos, right_pos)
+                };
                 let agent = self.agent_or_insert(id.replica);
                 let (n, n16) = self.agents[agent as usize].push_text(text);
                 if let Some(patches) = patches {
@@ -447,16 +505,9 @@ impl TextDoc {
 
     /// YATA integration with the FugueMax ("YjsMod") conflict rule: where does an item with
     /// origins at `left`/`right` go? Scans the items between its origins; returns the position
-    /// of the item it is inserted before (or [`END`]).
-    fn integrate(&self, replica: NodeId, left: Option<Pos>, right: Pos) -> Pos {
-        let mut cur = match left {
-            None => self.normalize(Pos {
-                oi: 0,
-                si: 0,
-                off: 0,
-            }),
-            Some(l) => self.next_item(l),
-        };
+    /// of the item it is inserted before (or [`END`]). `first` is the item right after `left`.
+    fn integrate(&self, replica: NodeId, first: Pos, left: Option<Pos>, right: Pos) -> Pos {
+        let mut cur = first;
         let mut dest = cur;
         let mut scanning = false;
         loop {
@@ -510,8 +561,9 @@ impl TextDoc {
     // ------------------------------------------------------------------ structure
 
     /// Puts `new` before the item at `dest` (or at the end), extending the span before it when
-    /// `new` continues that run.
-    fn place(&mut self, dest: Pos, new: Span) {
+    /// `new` continues that run. Returns the (leaf order index, span index) of the span that
+    /// now ends with `new`, unless a leaf split moved it.
+    fn place(&mut self, dest: Pos, new: Span) -> Option<(u32, u32)> {
         let (oi, si) = if dest == END {
             let oi = self.order.len() as u32 - 1;
             (oi, self.leaf_at(oi).spans.len() as u32)
@@ -539,14 +591,14 @@ impl TextDoc {
                 p.len16 += n16;
                 self.add_visible(poi, n as i64, n16 as i64);
                 self.agents[id.agent as usize].index_append(id.seq, n, lid);
-                return;
+                return Some((poi, psi));
             }
         }
         let lid = self.order[oi as usize];
         self.leaves[lid as usize].spans.insert(si as usize, new);
         self.add_visible(oi, n as i64, n16 as i64);
         self.agents[id.agent as usize].index_append(id.seq, n, lid);
-        self.maybe_split_leaf(oi);
+        (!self.maybe_split_leaf(oi)).then_some((oi, si))
     }
 
     /// Tombstones `k` chars from `p` (all inside the span at `p`, all visible).
@@ -599,10 +651,11 @@ impl TextDoc {
         self.leaves[lid].spans.insert(si as usize + 1, right);
     }
 
-    fn maybe_split_leaf(&mut self, oi: u32) {
+    /// Splits the leaf at `oi` if it is over capacity; returns whether it did.
+    fn maybe_split_leaf(&mut self, oi: u32) -> bool {
         let lid = self.order[oi as usize] as usize;
         if self.leaves[lid].spans.len() <= LEAF_CAP {
-            return;
+            return false;
         }
         let mid = self.leaves[lid].spans.len() / 2;
         let moved = self.leaves[lid].spans.split_off(mid);
@@ -626,6 +679,7 @@ impl TextDoc {
         }
         self.chars = Fenwick::build(self.order.iter().map(|&l| self.leaves[l as usize].chars));
         self.units = Fenwick::build(self.order.iter().map(|&l| self.leaves[l as usize].units));
+        true
     }
 
     fn add_visible(&mut self, oi: u32, chars: i64, units: i64) {
@@ -872,6 +926,12 @@ impl Agent {
 
     /// Records that the known ids `start .. end` now live in leaf `lid`.
     fn index_move(&mut self, start: u32, end: u32, lid: u32) {
+        if let Some(v) = self.index.get_mut(&start) {
+            if v.0 == end {
+                v.1 = lid;
+                return;
+            }
+        }
         let (&k, &(e, l)) = self.index.range(..=start).next_back().expect("known id");
         if k < start {
             self.index.insert(k, (start, l));

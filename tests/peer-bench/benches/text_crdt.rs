@@ -245,9 +245,32 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
     let name = args.next().unwrap_or_else(|| "automerge-paper".to_owned());
     let reps: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(5);
+    let only_ours = args.next().as_deref() == Some("ours");
     let (patches, end) = load(&name);
+    if only_ours {
+        // Quick loop for tuning our implementation alone.
+        let l = measure(
+            reps,
+            || ours_local(&patches),
+            |(d, _)| assert_eq!(d.text(), end),
+        );
+        let (_, ops) = ours_local(&patches);
+        let m = measure(
+            reps * 10,
+            || ours_merge(&ops),
+            |d| assert_eq!(d.text(), end),
+        );
+        println!(
+            "ours: local {:.1} ms {:.2} MiB, merge {:.1} ms {:.2} MiB",
+            ms(l.time),
+            mib(l.peak),
+            ms(m.time),
+            mib(m.peak)
+        );
+        return;
+    }
     println!(
-        "trace `{name}`: {} edits, final {} chars; median of {reps} runs (automerge: {} runs)",
+        "trace `{name}`: {} edits, final {} chars; median of {reps} runs (yrs local: 3, automerge: {} runs)",
         patches.len(),
         end.chars().count(),
         reps.min(2)
@@ -265,7 +288,7 @@ fn main() {
         |d| assert_eq!(d.branch.content().to_string(), end),
     );
     let yrs_l = measure(
-        reps,
+        reps.min(3),
         || yrs_local(&patches),
         |(d, t)| assert_eq!(yrs_text(d, t), end),
     );
