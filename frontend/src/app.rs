@@ -12,6 +12,8 @@ use crate::pages;
 pub enum Route {
     /// The overview of the labs.
     Home,
+    /// The collaborative editor: the headline (text CRDT over causal multicast).
+    Editor,
     /// The Lamport clock lab (the lab notebook's experiments).
     Lamport,
     /// Space-time diagrams of a trace (Mermaid and our SVG view).
@@ -22,7 +24,13 @@ pub enum Route {
 
 impl Route {
     /// Every route, in navigation order.
-    pub const ALL: &'static [Route] = &[Route::Home, Route::Lamport, Route::Trace, Route::Drift];
+    pub const ALL: &'static [Route] = &[
+        Route::Home,
+        Route::Editor,
+        Route::Drift,
+        Route::Lamport,
+        Route::Trace,
+    ];
 
     /// The route for a URL fragment such as `#/drift`; unknown fragments go home.
     pub fn from_hash(hash: &str) -> Route {
@@ -39,6 +47,7 @@ impl Route {
     pub fn slug(self) -> &'static str {
         match self {
             Route::Home => "",
+            Route::Editor => "editor",
             Route::Lamport => "lamport",
             Route::Trace => "trace",
             Route::Drift => "drift",
@@ -49,6 +58,7 @@ impl Route {
     pub fn label(self) -> &'static str {
         match self {
             Route::Home => "Overview",
+            Route::Editor => "Collaborative editor",
             Route::Lamport => "Lamport lab",
             Route::Trace => "Space-time",
             Route::Drift => "Drift lab",
@@ -82,6 +92,7 @@ pub fn App() -> impl IntoView {
 
     let relay = Relay::connect(&room_from_url());
     provide_context(relay);
+    provide_context(pages::editor::EditorState::attach(relay));
 
     view! {
         <header class="topbar">
@@ -94,6 +105,7 @@ pub fn App() -> impl IntoView {
                             <a
                                 href=format!("#/{}", r.slug())
                                 class:active=move || route.get() == r
+                                class:headline=r == Route::Editor
                             >
                                 {r.label()}
                             </a>
@@ -106,6 +118,7 @@ pub fn App() -> impl IntoView {
         <main>
             {move || match route.get() {
                 Route::Home => pages::home::Home().into_any(),
+                Route::Editor => pages::editor::Editor().into_any(),
                 Route::Lamport => pages::lamport::LamportLab().into_any(),
                 Route::Trace => pages::trace::TraceView().into_any(),
                 Route::Drift => pages::drift::Drift().into_any(),

@@ -546,7 +546,11 @@ fn RelayProbe() -> impl IntoView {
             // Extra outbound delay: t1 is read now, the probe leaves later.
             set_timeout(
                 move || {
-                    relay.send(&ClientFrame::Ping { t1 });
+                    relay.send(&ClientFrame::Ping {
+                        t1,
+                        up_ms: 0,
+                        down_ms: 0,
+                    });
                 },
                 Duration::from_secs_f64(out_ms.get_untracked().max(0.0) / 1e3),
             );

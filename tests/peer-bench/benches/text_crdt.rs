@@ -255,7 +255,11 @@ fn main() {
             |(d, _)| assert_eq!(d.text(), end),
         );
         let (_, ops) = ours_local(&patches);
-        let m = measure(reps * 10, || ours_merge(&ops), |d| assert_eq!(d.text(), end));
+        let m = measure(
+            reps * 10,
+            || ours_merge(&ops),
+            |d| assert_eq!(d.text(), end),
+        );
         println!(
             "ours: local {:.1} ms {:.2} MiB, merge {:.1} ms {:.2} MiB",
             ms(l.time),
