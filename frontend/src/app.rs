@@ -12,11 +12,25 @@ use crate::pages;
 pub enum Route {
     /// The overview of the labs.
     Home,
+    /// The collaborative editor: the headline (text CRDT over causal multicast).
+    Editor,
+    /// The Lamport clock lab (the lab notebook's experiments).
+    Lamport,
+    /// Space-time diagrams of a trace (Mermaid and our SVG view).
+    Trace,
+    /// The clock drift lab.
+    Drift,
 }
 
 impl Route {
     /// Every route, in navigation order.
-    pub const ALL: &'static [Route] = &[Route::Home];
+    pub const ALL: &'static [Route] = &[
+        Route::Home,
+        Route::Editor,
+        Route::Drift,
+        Route::Lamport,
+        Route::Trace,
+    ];
 
     /// The route for a URL fragment such as `#/drift`; unknown fragments go home.
     pub fn from_hash(hash: &str) -> Route {
@@ -33,6 +47,10 @@ impl Route {
     pub fn slug(self) -> &'static str {
         match self {
             Route::Home => "",
+            Route::Editor => "editor",
+            Route::Lamport => "lamport",
+            Route::Trace => "trace",
+            Route::Drift => "drift",
         }
     }
 
@@ -40,6 +58,10 @@ impl Route {
     pub fn label(self) -> &'static str {
         match self {
             Route::Home => "Overview",
+            Route::Editor => "Collaborative editor",
+            Route::Lamport => "Lamport lab",
+            Route::Trace => "Space-time",
+            Route::Drift => "Drift lab",
         }
     }
 }
@@ -70,6 +92,7 @@ pub fn App() -> impl IntoView {
 
     let relay = Relay::connect(&room_from_url());
     provide_context(relay);
+    provide_context(pages::editor::EditorState::attach(relay));
 
     view! {
         <header class="topbar">
@@ -82,6 +105,7 @@ pub fn App() -> impl IntoView {
                             <a
                                 href=format!("#/{}", r.slug())
                                 class:active=move || route.get() == r
+                                class:headline=r == Route::Editor
                             >
                                 {r.label()}
                             </a>
@@ -94,6 +118,10 @@ pub fn App() -> impl IntoView {
         <main>
             {move || match route.get() {
                 Route::Home => pages::home::Home().into_any(),
+                Route::Editor => pages::editor::Editor().into_any(),
+                Route::Lamport => pages::lamport::LamportLab().into_any(),
+                Route::Trace => pages::trace::TraceView().into_any(),
+                Route::Drift => pages::drift::Drift().into_any(),
             }}
         </main>
     }

@@ -376,7 +376,7 @@ fn opt(v: Option<f64>, scale: f64, unit: &str) -> String {
 /// One row per node, in the spirit of `chronyc sourcestats`.
 fn chrony_table(stats: &[NodeStats]) -> String {
     let mut out = format!(
-        "{:<5} {:>12} {:>12} {:>11} {:>11} {:>11} {:>9} {:>9} {:>8} {:>12} {:>5} {:>5}\n",
+        "{:<5} {:>12} {:>12} {:>11} {:>11} {:>11} {:>9} {:>9} {:>8} {:>12} {:>5} {:>5} {:>9} {:>16} {:>4}\n",
         "Node",
         "Offset",
         "Last corr",
@@ -388,7 +388,10 @@ fn chrony_table(stats: &[NodeStats]) -> String {
         "Poll",
         "Status",
         "Syncs",
-        "Back"
+        "Back",
+        "TT ε",
+        "HLC (l.c)",
+        "TT✗"
     );
     for (i, s) in stats.iter().enumerate() {
         let status = if s.liar {
@@ -402,7 +405,7 @@ fn chrony_table(stats: &[NodeStats]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<5} {:>12} {:>12} {:>11} {:>11} {:>11} {:>9} {:>9} {:>8} {:>12} {:>5} {:>5}",
+            "{:<5} {:>12} {:>12} {:>11} {:>11} {:>11} {:>9} {:>9} {:>8} {:>12} {:>5} {:>5} {:>9} {:>16} {:>4}",
             node_name(i as NodeId),
             format!("{:+.3}ms", s.offset * 1e3),
             opt(s.last_correction, 1e3, "ms"),
@@ -418,7 +421,10 @@ fn chrony_table(stats: &[NodeStats]) -> String {
             },
             status,
             s.syncs,
-            s.backward_steps
+            s.backward_steps,
+            format!("{:.3}ms", s.epsilon_ms),
+            s.hlc.map_or_else(|| "-".into(), |h| h.to_string()),
+            s.truetime_misses
         );
     }
     out
@@ -429,13 +435,13 @@ fn csv(lab: &DriftLab) -> String {
     let mut out = String::from("t");
     for i in 0..n {
         let name = node_name(i as NodeId);
-        let _ = write!(out, ",{name}_clock,{name}_offset");
+        let _ = write!(out, ",{name}_clock,{name}_offset,{name}_epsilon_ms");
     }
     out.push_str(",skew\n");
     for s in lab.snapshots() {
         let _ = write!(out, "{:.9}", s.at.as_secs_f64());
-        for (c, o) in s.clocks.iter().zip(&s.offsets) {
-            let _ = write!(out, ",{c:.9},{o:.9}");
+        for ((c, o), e) in s.clocks.iter().zip(&s.offsets).zip(&s.epsilon_ms) {
+            let _ = write!(out, ",{c:.9},{o:.9},{e:.6}");
         }
         let _ = writeln!(out, ",{:.9}", s.skew);
     }

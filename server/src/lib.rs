@@ -2,13 +2,19 @@
 //!
 //! `chronoscope serve` binds one TCP listener and serves two things on it:
 //! - the built front end (a directory produced by trunk) at `/`,
-//! - the WebSocket relay at `/ws/{room}` (see [`relay`]).
+//! - the WebSocket relay at `/ws/{room}` (see [`relay`]; one actor per room in `room`; the
+//!   durable op log in [`store`]).
 //!
 //! [`run`] takes its listener and a [`Shutdown`] so tests bind `127.0.0.1:0` and drive a real
 //! server; the binary (`src/main.rs`) only parses flags, reports errors in one line and wires
 //! Ctrl-C to the shutdown signal.
 
+pub mod lamport_cli;
+pub mod lamport_realtime;
 pub mod relay;
+mod room;
+pub mod store;
+pub mod trace_cli;
 
 use std::{io, path::PathBuf, sync::Arc};
 
@@ -41,6 +47,14 @@ pub enum StartError {
         path: PathBuf,
         /// The underlying error.
         source: io::Error,
+    },
+    /// The embedded database cannot be opened.
+    #[error("cannot open the database in {path}: {source}")]
+    Database {
+        /// The data directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: store::StoreError,
     },
 }
 
@@ -113,14 +127,25 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     check_config(&config)?;
+    let dir = config.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || store::Store::open(&dir))
+        .await?
+        .map_err(|source| StartError::Database {
+            path: config.data_dir.clone(),
+            source,
+        })?;
     let state = Arc::new(AppState {
-        relay: relay::Relay::new(),
+        relay: relay::Relay::new(Arc::new(store), shutdown.clone()),
         shutdown: shutdown.clone(),
     });
-    let app = router(&config, state);
+    let app = router(&config, state.clone());
     let sd = shutdown.clone();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move { sd.fired().await })
-        .await?;
+        .await;
+    // Close the database before returning, so a restart on the same directory can open it.
+    shutdown.trigger();
+    state.relay.closed().await;
+    served?;
     Ok(())
 }

@@ -34,6 +34,10 @@ enum Command {
     },
     /// Run the clock drift lab headless: drifting clocks, a sync algorithm, the skew.
     Drift(drift_cli::DriftArgs),
+    /// Run the Lamport clock lab's experiments (simulated, or in real time on loopback TCP).
+    Lamport(chronoscope_server::lamport_cli::LamportArgs),
+    /// Render a trace (ShiViz log or JSON) as Mermaid or SVG, or check its clocks.
+    Trace(chronoscope_server::trace_cli::TraceArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
             dist,
         } => serve(addr, ServeConfig { dist, data_dir }),
         Command::Drift(args) => drift_cli::run(args),
+        Command::Lamport(args) => chronoscope_server::lamport_cli::run(args),
+        Command::Trace(args) => chronoscope_server::trace_cli::run(args),
     }
 }
 

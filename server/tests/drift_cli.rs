@@ -103,6 +103,8 @@ fn the_table_explains_each_sync_event() {
         "Sending adjustments: A:",
         "| Skew:",
         "Freq true",
+        "TT ε",
+        "HLC (l.c)",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }
@@ -159,7 +161,7 @@ fn csv_has_a_header_and_one_row_per_sample() {
     let mut lines = out.lines();
     assert_eq!(
         lines.next(),
-        Some("t,A_clock,A_offset,B_clock,B_offset,skew")
+        Some("t,A_clock,A_offset,A_epsilon_ms,B_clock,B_offset,B_epsilon_ms,skew")
     );
     assert_eq!(lines.count(), 13); // 0, 5, …, 60 s
 }

@@ -98,7 +98,7 @@ pub struct Dependency {
 }
 
 /// A held message as the hold-back queue reports it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct HeldMessage<'a, T> {
     /// The message itself.
     pub message: &'a CausalMessage<T>,
@@ -107,6 +107,15 @@ pub struct HeldMessage<'a, T> {
     /// When it arrived, ms.
     pub held_since: f64,
 }
+
+// Manual impls: a derive would demand `T: Clone` for what is only a reference.
+impl<T> Clone for HeldMessage<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for HeldMessage<'_, T> {}
 
 /// One line of the delivered log.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -195,6 +204,17 @@ impl<T> HoldBackQueue<T> {
             waiting: HashMap::new(),
             log: Vec::new(),
             duplicates: 0,
+        }
+    }
+
+    /// A queue for replica `me` that has already delivered everything `delivered` covers — a
+    /// tab that caught up from a snapshot rather than by replaying every message. If `me`
+    /// has an entry in `delivered` (a replica resuming under its old id), its next broadcast
+    /// continues after it.
+    pub fn starting_at(me: NodeId, delivered: VectorClock) -> Self {
+        HoldBackQueue {
+            clock: delivered,
+            ..HoldBackQueue::new(me)
         }
     }
 
@@ -351,7 +371,9 @@ impl<T> HoldBackQueue<T> {
         self.held.len()
     }
 
-    /// Every delivery in order, local sends included.
+    /// Every delivery in order, local sends included. The clock after the `k`-th delivery is
+    /// the starting clock with `clock[id.sender] = id.seq` applied for records `0..=k` (what a
+    /// trace needs for each delivery event).
     pub fn delivered_log(&self) -> &[DeliveryRecord] {
         &self.log
     }
@@ -401,6 +423,32 @@ impl<T> HoldBackQueue<T> {
             .into_iter()
             .filter(|g| now_ms - g.since >= patience_ms)
             .collect()
+    }
+
+    /// Gives up on a broadcast that will never arrive (its sender left for good): removes and
+    /// returns every held message that causally depends on `missing` — exactly the messages
+    /// that can never be delivered in causal order. Nothing is delivered and nothing is lost
+    /// silently: the caller gets them back (to show, or to [`receive`](Self::receive) again if
+    /// the broadcast turns up after all).
+    pub fn abandon(&mut self, missing: Dependency) -> Vec<CausalMessage<T>> {
+        let doomed: Vec<MessageId> = self
+            .held
+            .iter()
+            .filter(|(_, h)| h.message.clock.get(missing.node) >= missing.seq)
+            .map(|(&id, _)| id)
+            .collect();
+        let mut out = Vec::with_capacity(doomed.len());
+        for id in doomed {
+            let held = self.held.remove(&id).expect("listed above");
+            if let Some(list) = self.waiting.get_mut(&held.waiting_for) {
+                list.retain(|&w| w != id);
+                if list.is_empty() {
+                    self.waiting.remove(&held.waiting_for);
+                }
+            }
+            out.push(held.message);
+        }
+        out
     }
 }
 
@@ -486,6 +534,48 @@ mod tests {
         let log = c.delivered_log();
         assert_eq!(log[1].id, MessageId { sender: 2, seq: 1 });
         assert_eq!((log[1].received_at, log[1].delivered_at), (10.0, 30.0));
+    }
+
+    #[test]
+    fn a_queue_can_start_from_a_snapshot_clock() {
+        let mut a = HoldBackQueue::new(1);
+        let m1 = a.send("a1", 0.0);
+        let m2 = a.send("a2", 0.0);
+        // A late joiner caught up with a1 from a snapshot and resumes its own id 2 at seq 4.
+        let mut b = HoldBackQueue::starting_at(2, [(1, 1), (2, 3)].into_iter().collect());
+        assert!(b.receive(m1, 0.0).unwrap().is_empty());
+        assert_eq!(b.duplicates_ignored(), 1);
+        assert_eq!(b.receive(m2.clone(), 0.0).unwrap(), vec![m2]);
+        assert_eq!(b.send("b4", 1.0).seq(), 4);
+        assert_eq!(b.clock(), &[(1, 2), (2, 4)].into_iter().collect());
+    }
+
+    #[test]
+    fn abandoning_a_lost_broadcast_returns_exactly_its_dependents() {
+        let mut a = HoldBackQueue::new(1);
+        let mut b = HoldBackQueue::new(2);
+        let a1 = a.send("a1 (lost)", 0.0);
+        let a2 = a.send("a2", 0.0);
+        b.receive(a1.clone(), 0.0).unwrap();
+        let b1 = b.send("b1 after a1", 0.0);
+        let b0 = HoldBackQueue::new(3).send("c1 independent", 0.0);
+        let mut c = HoldBackQueue::new(4);
+        c.receive(a2.clone(), 1.0).unwrap();
+        c.receive(b1.clone(), 2.0).unwrap();
+        assert_eq!(c.receive(b0.clone(), 3.0).unwrap(), vec![b0]);
+        assert_eq!(
+            c.stalled(10.0, 5.0)[0].missing,
+            Dependency { node: 1, seq: 1 }
+        );
+        let gone = c.abandon(Dependency { node: 1, seq: 1 });
+        assert_eq!(gone, vec![a2.clone(), b1.clone()]);
+        assert_eq!(c.held_len(), 0);
+        assert!(c.gaps().is_empty());
+        // If the broadcast turns up after all, the returned messages can be fed again.
+        assert_eq!(c.receive(a1.clone(), 20.0).unwrap(), vec![a1]);
+        let mut out = c.receive(b1.clone(), 21.0).unwrap();
+        out.extend(c.receive(a2.clone(), 21.0).unwrap());
+        assert_eq!(out, vec![b1, a2]);
     }
 
     #[test]
@@ -657,6 +747,32 @@ mod tests {
             let (delivered, all) = simulate(seed, n, steps);
             for seq in &delivered {
                 assert_causal(seq, &all);
+            }
+        }
+
+        #[test]
+        fn lost_broadcasts_stall_and_abandoning_them_loses_nothing_silently(seed in any::<u64>(), n in 2u32..5, steps in 1usize..120) {
+            let (_, all) = simulate(seed, n, steps);
+            let mut rng = StdRng::seed_from_u64(seed ^ 0x51);
+            let mut arrivals: Vec<_> = all.iter().filter(|_| !rng.gen_bool(0.1)).cloned().collect();
+            let lost = all.len() - arrivals.len();
+            arrivals.shuffle(&mut rng);
+            let mut observer = HoldBackQueue::new(100);
+            let mut out = Vec::new();
+            for m in arrivals {
+                out.extend(observer.receive(m, 0.0).unwrap());
+            }
+            let mut abandoned = Vec::new();
+            while let Some(gap) = observer.gaps().first().copied() {
+                abandoned.extend(observer.abandon(gap.missing));
+                prop_assert!(observer.held().all(|h| h.message.clock.get(gap.missing.node) < gap.missing.seq));
+            }
+            prop_assert_eq!(observer.held_len(), 0);
+            prop_assert_eq!(out.len() + abandoned.len() + lost, all.len());
+            for (i, later) in out.iter().enumerate() {
+                for earlier in &out[i + 1..] {
+                    prop_assert!(!earlier.clock.happened_before(&later.clock));
+                }
             }
         }
 

@@ -24,6 +24,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    hlc::{Hlc, HlcTimestamp, ManualClock},
     physical_clock::{AdjustPolicy, Adjustment, ClockSpec, Direction, PhysicalClock},
     sim::{Latency, LinkModel, Network, NetworkError, SimTime, Simulation},
     sync::{
@@ -33,6 +34,7 @@ use crate::{
         marzullo::{self, Chimer, Interval},
         ntp::{self, ClockFilter, Exchange, FrequencyEstimator, PollInterval},
     },
+    truetime::TrueTime,
     NodeId,
 };
 
@@ -41,6 +43,13 @@ pub const MAX_NODES: usize = 64;
 
 /// Initial dispersion of an NTP sample: the clocks' read precision, seconds.
 const PRECISION: f64 = 1e-6;
+
+/// TrueTime's uncertainty right after a sync, ms (Spanner's 1 ms).
+pub const TT_BASE_MS: f64 = 1.0;
+/// TrueTime's assumed drift bound (Spanner's 200 µs/s).
+pub const TT_DRIFT_BOUND: f64 = 200e-6;
+/// The HLC's maximum offset: remote timestamps further ahead are refused (CockroachDB: 500 ms).
+pub const HLC_MAX_OFFSET_MS: u64 = 500;
 
 /// The synchronization algorithm the nodes run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +261,10 @@ pub struct Snapshot {
     pub offsets: Vec<f64>,
     /// Largest minus smallest offset among honest nodes, seconds.
     pub skew: f64,
+    /// Each node's hybrid logical clock, stamped at this sample (a local event).
+    pub hlc: Vec<HlcTimestamp>,
+    /// Each node's TrueTime uncertainty ε, ms: grows between syncs, drops at each.
+    pub epsilon_ms: Vec<f64>,
 }
 
 /// How one peer looked to an NTP node in a round.
@@ -390,6 +403,15 @@ pub struct NodeStats {
     pub backward_steps: u64,
     /// Current poll interval, seconds.
     pub poll: f64,
+    /// The latest hybrid logical clock timestamp.
+    pub hlc: Option<HlcTimestamp>,
+    /// Remote HLC timestamps refused for being more than the maximum offset ahead.
+    pub hlc_refused: u64,
+    /// TrueTime ε now, ms.
+    pub epsilon_ms: f64,
+    /// Samples at which TrueTime's interval did not contain true time (the assumed bounds
+    /// were wrong: drift above 200 ppm, or a sync error above the base uncertainty).
+    pub truetime_misses: u64,
 }
 
 /// A summary of a finished run.
@@ -420,6 +442,7 @@ enum Event {
         to: NodeId,
         round: u64,
         t1: f64,
+        hlc: HlcTimestamp,
     },
     Response {
         server: NodeId,
@@ -428,6 +451,7 @@ enum Event {
         t1: f64,
         t2: f64,
         t3: f64,
+        hlc: HlcTimestamp,
     },
     Deadline {
         node: NodeId,
@@ -436,6 +460,7 @@ enum Event {
     Correction {
         node: NodeId,
         delta: f64,
+        hlc: HlcTimestamp,
     },
     Sample,
     Jump {
@@ -462,6 +487,36 @@ struct NodeState {
     stats: NodeStats,
     sum_sq: f64,
     judged_false_by: Vec<NodeId>,
+    hlc: Hlc<ManualClock>,
+    truetime: TrueTime,
+}
+
+impl NodeState {
+    /// The physical clock in ms, as the HLC and TrueTime read it.
+    fn local_ms(&self) -> f64 {
+        (self.clock.value() * 1e3).max(0.0)
+    }
+
+    fn feed_hlc(&mut self) {
+        self.hlc.clock_mut().now_ms = self.local_ms() as u64;
+    }
+
+    /// A send or local event: the next HLC timestamp.
+    fn hlc_now(&mut self) -> HlcTimestamp {
+        self.feed_hlc();
+        let t = self.hlc.now();
+        self.stats.hlc = Some(t);
+        t
+    }
+
+    /// A receive event.
+    fn hlc_receive(&mut self, remote: HlcTimestamp) {
+        self.feed_hlc();
+        match self.hlc.receive(remote) {
+            Ok(t) => self.stats.hlc = Some(t),
+            Err(_) => self.stats.hlc_refused += 1,
+        }
+    }
 }
 
 /// The poll schedule's generation: changing the algorithm or interval starts a new one and
@@ -482,6 +537,9 @@ pub struct DriftLab {
     next_round: u64,
     /// The current poll generation.
     epoch: Epoch,
+    /// Keep at most about this many snapshots and events (the oldest go first); `None`
+    /// keeps everything.
+    history: Option<usize>,
 }
 
 impl DriftLab {
@@ -509,6 +567,9 @@ impl DriftLab {
                 stats: NodeStats::default(),
                 sum_sq: 0.0,
                 judged_false_by: Vec::new(),
+                hlc: Hlc::new(ManualClock::default(), HLC_MAX_OFFSET_MS),
+                truetime: TrueTime::new(TT_BASE_MS, TT_DRIFT_BOUND, (spec.offset * 1e3).max(0.0))
+                    .expect("constant, valid TrueTime parameters"),
             })
             .collect();
         let mut lab = Self {
@@ -519,6 +580,7 @@ impl DriftLab {
             events: Vec::new(),
             next_round: 0,
             epoch: 0,
+            history: None,
         };
         lab.sim.schedule_at(SimTime::ZERO, Event::Sample);
         for j in lab.config.jumps.clone() {
@@ -644,11 +706,25 @@ impl DriftLab {
             (lo.min(o), hi.max(o))
         });
         let skew = if hi >= lo { hi - lo } else { 0.0 };
+        let true_ms = now.as_secs_f64() * 1e3;
+        let mut hlc = Vec::with_capacity(self.nodes.len());
+        let mut epsilon_ms = Vec::with_capacity(self.nodes.len());
+        for n in &mut self.nodes {
+            hlc.push(n.hlc_now());
+            let interval = n.truetime.now(n.local_ms());
+            if !(interval.earliest <= true_ms && true_ms <= interval.latest) {
+                n.stats.truetime_misses += 1;
+            }
+            n.stats.epsilon_ms = interval.epsilon();
+            epsilon_ms.push(interval.epsilon());
+        }
         Snapshot {
             at: now,
             clocks,
             offsets,
             skew,
+            hlc,
+            epsilon_ms,
         }
     }
 
@@ -732,6 +808,32 @@ impl DriftLab {
         }
         self.config.interval = interval;
         self.restart_polling();
+        Ok(())
+    }
+
+    /// Bounds the history kept: past `limit`, the oldest snapshots and events are dropped
+    /// (amortized: trimmed when twice the limit is reached). For long interactive runs.
+    pub fn set_history_limit(&mut self, limit: usize) {
+        self.history = Some(limit.max(1));
+        self.trim_history();
+    }
+
+    fn trim_history(&mut self) {
+        let Some(limit) = self.history else { return };
+        if self.snapshots.len() >= 2 * limit {
+            self.snapshots.drain(..self.snapshots.len() - limit);
+        }
+        if self.events.len() >= 2 * limit {
+            self.events.drain(..self.events.len() - limit);
+        }
+    }
+
+    /// Changes how often snapshots are taken (from the next one on).
+    pub fn set_sample_every(&mut self, period: Duration) -> Result<(), DriftError> {
+        if period.is_zero() {
+            return Err(DriftError::ZeroPeriod);
+        }
+        self.config.sample_every = period;
         Ok(())
     }
 
@@ -823,6 +925,8 @@ impl DriftLab {
         let n = &mut self.nodes[node as usize];
         n.clock.advance_to(now, self.sim.rng());
         let adjustment = n.clock.adjust(delta, policy);
+        let local = n.local_ms();
+        n.truetime.sync(local);
         n.stats.syncs += 1;
         n.stats.last_correction = Some(delta);
         n.sum_sq += delta * delta;
@@ -846,6 +950,7 @@ impl DriftLab {
             Event::Sample => {
                 let s = self.snapshot_now();
                 self.snapshots.push(s);
+                self.trim_history();
                 self.sim
                     .schedule_in(self.config.sample_every, Event::Sample);
             }
@@ -865,7 +970,10 @@ impl DriftLab {
                 to,
                 round,
                 t1,
+                hlc,
             } => {
+                self.read(to);
+                self.nodes[to as usize].hlc_receive(hlc);
                 let (t2, t3) = if self.nodes[to as usize].liar {
                     let lie = self.lie_to(from);
                     (lie, lie)
@@ -873,6 +981,7 @@ impl DriftLab {
                     let t = self.read(to);
                     (t, t)
                 };
+                let hlc = self.nodes[to as usize].hlc_now();
                 let reply = Event::Response {
                     server: to,
                     client: from,
@@ -880,6 +989,7 @@ impl DriftLab {
                     t1,
                     t2,
                     t3,
+                    hlc,
                 };
                 self.sim.send(to, from, reply);
             }
@@ -890,9 +1000,11 @@ impl DriftLab {
                 t1,
                 t2,
                 t3,
+                hlc,
             } => {
                 let t4 = self.read(client);
                 let n = &mut self.nodes[client as usize];
+                n.hlc_receive(hlc);
                 let Some(r) = n.round.as_mut().filter(|r| r.id == round) else {
                     return;
                 };
@@ -911,7 +1023,9 @@ impl DriftLab {
                     self.finish_round(node);
                 }
             }
-            Event::Correction { node, delta } => {
+            Event::Correction { node, delta, hlc } => {
+                self.read(node);
+                self.nodes[node as usize].hlc_receive(hlc);
                 if self.nodes[node as usize].liar {
                     return;
                 }
@@ -945,6 +1059,7 @@ impl DriftLab {
         });
         for to in targets {
             let t1 = self.read(node);
+            let hlc = self.nodes[node as usize].hlc_now();
             self.sim.send(
                 node,
                 to,
@@ -953,6 +1068,7 @@ impl DriftLab {
                     to,
                     round: id,
                     t1,
+                    hlc,
                 },
             );
         }
@@ -1039,8 +1155,16 @@ impl DriftLab {
             if n == leader {
                 adjustment = Some(self.apply(leader, delta));
             } else {
-                self.sim
-                    .send(leader, n, Event::Correction { node: n, delta });
+                let hlc = self.nodes[leader as usize].hlc_now();
+                self.sim.send(
+                    leader,
+                    n,
+                    Event::Correction {
+                        node: n,
+                        delta,
+                        hlc,
+                    },
+                );
             }
         }
         let adjustment = adjustment.unwrap_or(Adjustment::Slewing {
@@ -1530,6 +1654,77 @@ mod tests {
         assert_eq!(lab.set_liar(0, true), Err(DriftError::LyingLeader));
         assert_eq!(lab.set_drift(1, f64::NAN), Err(DriftError::BadClock));
         assert_eq!(lab.inject_jump(9, 1.0), Err(DriftError::NoSuchNode(9)));
+    }
+
+    /// A backward jump makes the physical clock go back; the node's HLC, stamped at every
+    /// sample and merged on every message, never does.
+    #[test]
+    fn hlc_stays_monotonic_through_a_backward_jump() {
+        let mut c = DriftConfig::new(3, 50.0);
+        c.sample_every = Duration::from_millis(500);
+        c.jumps = vec![JumpAt {
+            at: SimTime::from_millis(30_250),
+            node: 1,
+            delta: -2.0,
+        }];
+        let lab = run(c, 120);
+        let physical: Vec<f64> = lab.snapshots().iter().map(|s| s.clocks[1]).collect();
+        assert!(
+            physical.windows(2).any(|w| w[1] < w[0] - 1.4),
+            "the jump went backwards"
+        );
+        for node in 0..3 {
+            let hlc: Vec<HlcTimestamp> = lab.snapshots().iter().map(|s| s.hlc[node]).collect();
+            assert!(
+                hlc.windows(2).all(|w| w[1] > w[0]),
+                "node {node}'s HLC went backwards"
+            );
+        }
+        // Right after the jump B's HLC still reads about 30.0 s (its last reading before the
+        // jump), while its physical clock reads 28.5 s.
+        let after = lab
+            .snapshots()
+            .iter()
+            .find(|s| s.at == SimTime::from_millis(30_500))
+            .unwrap();
+        assert!(after.hlc[1].physical_ms() >= 29_900, "{}", after.hlc[1]);
+        assert!(after.clocks[1] < 28.6);
+    }
+
+    /// TrueTime's ε = 1 ms + 200 µs/s since the last sync: a sawtooth that peaks at
+    /// 1 + 0.2 × 20 = 5 ms just before each Berkeley round (every 20 s) and falls back to
+    /// about 1 ms right after it.
+    #[test]
+    fn truetime_uncertainty_grows_between_syncs_and_drops_at_each() {
+        let mut c = DriftConfig::new(3, 50.0);
+        c.sample_every = Duration::from_millis(100);
+        let lab = run(c, 100);
+        let eps = |tenths: u64| {
+            let at = SimTime::from_millis(tenths * 100);
+            lab.snapshots()
+                .iter()
+                .find(|s| s.at == at)
+                .unwrap()
+                .epsilon_ms[1]
+        };
+        assert!((eps(10) - 1.2).abs() < 0.01, "{}", eps(10));
+        for k in 1..4u64 {
+            let before = eps(200 * k - 1); // 0.1 s before the round
+            let after = eps(200 * k + 5); // 0.5 s after the round
+            assert!((before - 4.98).abs() < 0.01, "round {k}: {before}");
+            assert!(after < 1.2, "round {k}: {after}");
+            assert!(eps(200 * k + 100) > after, "grows again");
+        }
+    }
+
+    #[test]
+    fn the_history_limit_bounds_memory() {
+        let mut lab = DriftLab::new(DriftConfig::new(3, 50.0)).unwrap();
+        lab.set_history_limit(10);
+        lab.run_until(SimTime::from_secs(1000));
+        assert!((10..20).contains(&lab.snapshots().len()));
+        assert!(lab.events().len() < 20);
+        assert_eq!(lab.snapshots().last().unwrap().at, SimTime::from_secs(1000));
     }
 
     #[test]

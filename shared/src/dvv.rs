@@ -195,6 +195,21 @@ impl<V: Clone> DvvRegister<V> {
             .collect();
     }
 
+    /// Anti-entropy by difference: the part of this state a replica whose read context is
+    /// `peer` lacks — the siblings whose dot `peer` does not cover. Merging it there gives the
+    /// same state as merging everything (each replica's known dots are downward closed per
+    /// node, so a covered dot is held there or superseded; property-tested below).
+    pub fn missing_from(&self, peer: &VectorClock) -> DvvRegister<V> {
+        DvvRegister {
+            siblings: self
+                .siblings
+                .iter()
+                .filter(|s| peer.get(s.version.dot.node) < s.version.dot.counter)
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Metadata size in counters, summed over siblings.
     pub fn metadata_entries(&self) -> usize {
         self.siblings
@@ -284,6 +299,108 @@ impl<V: Clone> VcRegister<V> {
     /// Metadata size in counters, summed over siblings.
     pub fn metadata_entries(&self) -> usize {
         self.siblings.iter().map(|s| s.version.len()).sum()
+    }
+}
+
+/// How one versioning scheme fared in [`compare_schemes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemeOutcome {
+    /// Siblings left at the end (after full gossip).
+    pub siblings: usize,
+    /// Counters stored for them, in total (the metadata size).
+    pub metadata_entries: usize,
+    /// Writes whose value is gone although no client ever read it: silently lost.
+    pub lost_writes: usize,
+}
+
+/// One workload run under three versioning schemes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemeComparison {
+    /// Dotted version vectors, dots from the coordinating server.
+    pub dvv: SchemeOutcome,
+    /// Plain vector clocks with one entry per client.
+    pub client_vc: SchemeOutcome,
+    /// Plain vector clocks with one entry per server.
+    pub server_vc: SchemeOutcome,
+}
+
+/// The metadata-versus-correctness demonstration: `clients` clients each read a key from one
+/// of `servers` replicas and write it back through the same replica up to `max_lag` steps
+/// later (so sessions overlap and some writes are concurrent); replicas gossip after every
+/// write. Seeded, so a run is reproducible. DVV and client-id clocks lose nothing; DVV keeps one
+/// counter per server where client-id clocks keep one per client; server-id clocks are as small
+/// as DVV but lose concurrent writes.
+pub fn compare_schemes(clients: u32, servers: u32, max_lag: u32, seed: u64) -> SchemeComparison {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use std::collections::BTreeSet;
+
+    let servers = servers.max(1);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let n = servers as usize;
+    let mut dvv: Vec<DvvRegister<u32>> = vec![DvvRegister::new(); n];
+    let mut cvc: Vec<VcRegister<u32>> = vec![VcRegister::new(); n];
+    let mut svc: Vec<VcRegister<u32>> = vec![VcRegister::new(); n];
+    // Values some read returned, per scheme (dvv, client vc, server vc).
+    let mut seen: [BTreeSet<u32>; 3] = Default::default();
+    // Pending writes: (due step, client, server, contexts per scheme).
+    type Pending = (u32, u32, usize, [VectorClock; 3]);
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut step = 0;
+    let mut next_client = 0;
+    while next_client < clients || !pending.is_empty() {
+        // Writes due now, in client order.
+        pending.sort_by_key(|p| (p.0, p.1));
+        while pending.first().is_some_and(|p| p.0 <= step) {
+            let (_, client, s, [c_dvv, c_cvc, c_svc]) = pending.remove(0);
+            dvv[s].write(s as NodeId, &c_dvv, client);
+            cvc[s].write(servers + client, &c_cvc, client);
+            svc[s].write(s as NodeId, &c_svc, client);
+            for t in (0..n).filter(|&t| t != s) {
+                let (d, c, v) = (dvv[s].clone(), cvc[s].clone(), svc[s].clone());
+                dvv[t].merge(&d);
+                cvc[t].merge(&c);
+                svc[t].merge(&v);
+            }
+        }
+        if next_client < clients {
+            let s = rng.gen_range(0..n);
+            let (rd, rc, rs) = (dvv[s].read(), cvc[s].read(), svc[s].read());
+            seen[0].extend(rd.siblings.iter().map(|x| x.value));
+            seen[1].extend(rc.siblings.iter().map(|x| x.value));
+            seen[2].extend(rs.siblings.iter().map(|x| x.value));
+            let lag = rng.gen_range(0..=max_lag);
+            pending.push((
+                step + lag,
+                next_client,
+                s,
+                [rd.context, rc.context, rs.context],
+            ));
+            next_client += 1;
+        }
+        step += 1;
+    }
+    let lost = |present: Vec<u32>, seen: &BTreeSet<u32>| {
+        (0..clients)
+            .filter(|v| !present.contains(v) && !seen.contains(v))
+            .count()
+    };
+    SchemeComparison {
+        dvv: SchemeOutcome {
+            siblings: dvv[0].siblings.len(),
+            metadata_entries: dvv[0].metadata_entries(),
+            lost_writes: lost(dvv[0].values().copied().collect(), &seen[0]),
+        },
+        client_vc: SchemeOutcome {
+            siblings: cvc[0].siblings.len(),
+            metadata_entries: cvc[0].metadata_entries(),
+            lost_writes: lost(cvc[0].values().copied().collect(), &seen[1]),
+        },
+        server_vc: SchemeOutcome {
+            siblings: svc[0].siblings.len(),
+            metadata_entries: svc[0].metadata_entries(),
+            lost_writes: lost(svc[0].values().copied().collect(), &seen[2]),
+        },
     }
 }
 
@@ -409,48 +526,18 @@ mod tests {
     }
 
     #[test]
-    fn metadata_grows_with_clients_for_client_id_vcs_but_with_servers_for_dvv() {
-        // 60 clients each read from one of 3 servers and write back through it; every fourth
-        // client writes blind (without reading), creating siblings.
-        let servers = [A, B, C];
-        let mut client_vc: Vec<VcRegister<u32>> = vec![VcRegister::new(); 3];
-        let mut dvv: Vec<DvvRegister<u32>> = vec![DvvRegister::new(); 3];
-        for client in 0..60u32 {
-            let s = (client % 3) as usize;
-            let blind = client % 4 == 0;
-            let ctx = if blind {
-                VectorClock::new()
-            } else {
-                client_vc[s].read().context
-            };
-            client_vc[s].write(1000 + client, &ctx, client);
-            let ctx = if blind {
-                VectorClock::new()
-            } else {
-                dvv[s].read().context
-            };
-            dvv[s].write(servers[s], &ctx, client);
-            // Gossip after every write.
-            for t in 0..3 {
-                if t != s {
-                    let (x, y) = (client_vc[s].clone(), dvv[s].clone());
-                    client_vc[t].merge(&x);
-                    dvv[t].merge(&y);
-                }
-            }
-            // Both detect the same conflicts at every step.
-            assert_eq!(client_vc[0].values().count(), dvv[0].values().count());
-        }
-        let (vc_meta, dvv_meta) = (client_vc[0].metadata_entries(), dvv[0].metadata_entries());
-        let (vc_sibs, dvv_sibs) = (client_vc[0].values().count(), dvv[0].values().count());
-        assert_eq!(vc_sibs, dvv_sibs);
-        // Per version, client-id clocks carry an entry per client ever seen, DVVs at
-        // most one per server plus the dot.
-        assert!(
-            vc_meta / vc_sibs > 40,
-            "client-id clocks: {vc_meta} entries"
-        );
-        assert!(dvv_meta / dvv_sibs <= 4, "dvv: {dvv_meta} entries");
+    fn metadata_and_lost_writes_per_scheme() {
+        let r = compare_schemes(200, 3, 4, 1);
+        // Nobody but server-id clocks loses a write, and they do.
+        assert_eq!(r.dvv.lost_writes, 0);
+        assert_eq!(r.client_vc.lost_writes, 0);
+        assert!(r.server_vc.lost_writes > 0);
+        // DVV and client-id clocks see the same conflicts.
+        assert_eq!(r.dvv.siblings, r.client_vc.siblings);
+        // Per version: DVV at most one counter per server plus the dot; client-id clocks one
+        // per client seen.
+        assert!(r.dvv.metadata_entries <= r.dvv.siblings * 4);
+        assert!(r.client_vc.metadata_entries > r.client_vc.siblings * 100);
     }
 
     #[test]
@@ -498,6 +585,25 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn dvv_never_loses_a_write(clients in 1u32..60, servers in 1u32..5, lag in 0u32..5, seed: u64) {
+            let r = compare_schemes(clients, servers, lag, seed);
+            prop_assert_eq!(r.dvv.lost_writes, 0);
+            prop_assert_eq!(r.client_vc.lost_writes, 0);
+            prop_assert_eq!(r.dvv.siblings, r.client_vc.siblings);
+        }
+
+        #[test]
+        fn delta_sync_equals_full_merge(rs in arb_replicas()) {
+            for (x, y) in [(0, 1), (1, 0), (0, 2), (2, 1)] {
+                let delta = rs[x].missing_from(&rs[y].read().context);
+                prop_assert!(delta.siblings.len() <= rs[x].siblings.len());
+                let mut by_delta = rs[y].clone();
+                by_delta.merge(&delta);
+                prop_assert_eq!(by_delta, merged(&rs[y], &rs[x]));
+            }
+        }
+
         #[test]
         fn merge_laws(rs in arb_replicas()) {
             let (a, b, c) = (&rs[0], &rs[1], &rs[2]);

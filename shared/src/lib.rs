@@ -19,7 +19,10 @@
 //! - [`drift_lab`] — the clock drift lab scenario the CLI and the browser page both run.
 //! - [`physical_clock`] — drifting, wandering, jittering clocks corrected by slewing or stepping.
 //! - [`text`] — a YATA/FugueMax sequence CRDT for the collaborative editor (UTF-16 aware).
+//! - [`editor`] — one editor replica: the text CRDT behind causal multicast, batching, acks.
 //! - [`sync`] — Cristian, Berkeley, NTP (filter, combine, poll), Marzullo, fault-tolerant average.
+//! - [`trace`] — the trace model every lab records into; ShiViz logs, Mermaid and SVG diagrams.
+//! - [`lamport_lab`] — the Lamport lab notebook's machines, 11 experiments and analysis.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -28,14 +31,17 @@ pub mod causal;
 pub mod counter;
 pub mod drift_lab;
 pub mod dvv;
+pub mod editor;
 pub mod hlc;
 pub mod lamport;
+pub mod lamport_lab;
 pub mod physical_clock;
 pub mod protocol;
 pub mod sim;
 pub mod sync;
 pub mod text;
 pub mod total_order;
+pub mod trace;
 pub mod truetime;
 pub mod vector_clock;
 

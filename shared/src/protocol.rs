@@ -1,37 +1,220 @@
 //! The relay's wire protocol: JSON text frames exchanged between a browser tab and the relay
 //! (`chronoscope serve`, path `/ws/{room}`).
 //!
-//! Every frame is an object tagged by `"type"`. The relay assigns each connection its replica
-//! id in [`ServerFrame::Welcome`]; the clock-probe pair ([`ClientFrame::Ping`] /
-//! [`ServerFrame::Pong`]) is NTP's four-timestamp exchange, which the drift lab uses to measure
-//! a tab's offset and round-trip time to the relay's clock.
+//! Every frame is one JSON object tagged by `"type"` (snake_case). The relay is
+//! **payload-agnostic**: an editing operation is a client sequence number plus an opaque JSON
+//! `payload` whose encoding belongs to the text CRDT; the relay stamps it with the sender's
+//! replica id, stores it durably, acknowledges it and forwards it.
+//!
+//! # A session
+//!
+//! ```text
+//! tab                                   relay
+//!  | -- hello {name, colour, resume?} --> |   (first frame; Ping is allowed before it)
+//!  | <-- welcome {replica, token, ...} -- |
+//!  | <-- presence {members} ------------- |   who is in the room now
+//!  | <-- matrix {links} ----------------- |   the room's delay matrix
+//!  | <-- op {from, seq, index, payload} - |   × every stored op of the room (catch-up)
+//!  | <-- caught_up {ops} ---------------- |
+//!  | -- op {seq, payload} --------------> |
+//!  | <-- ack {seq, index} --------------- |   only once the op is durable on disk
+//!  |                                      | -- op {from, seq, ...} --> every other tab,
+//!  |                                      |    after that link's delay (held while cut)
+//! ```
+//!
+//! # Client frames ([`ClientFrame`])
+//! - `hello {name, colour, resume?}` — introduces the tab. `resume` is the secret token of an
+//!   earlier [`ServerFrame::Welcome`]: presenting it gives the tab its old replica id back, so
+//!   its unacknowledged operations keep their ids across reconnects. A token that is unknown,
+//!   or whose replica is connected right now, gets a fresh replica id instead
+//!   (`resumed: false`): a client can never take over another's id.
+//! - `op {seq, payload, from?}` — an operation. `seq` is the sender's own sequence number;
+//!   `(replica, seq)` identifies the operation, and a re-sent operation (same replica, same
+//!   `seq`) is acknowledged again but stored and forwarded once only. `from` need not be sent;
+//!   a frame whose `from` names another replica is ignored (and answered with an error).
+//! - `set_link {from, to, delay_ms, jitter_ms, cut}` — change one directed link of the room's
+//!   delay matrix; every tab receives the new [`ServerFrame::Matrix`].
+//! - `ping {t1, up_ms?, down_ms?}` — an NTP-style clock probe. The relay waits `up_ms` before
+//!   stamping `t2` and `down_ms` after stamping `t3`, simulating an asymmetric path.
+//!
+//! # Server frames ([`ServerFrame`])
+//! - `welcome {replica, room, token, resumed}` — the answer to `hello`.
+//! - `presence {members}` — the full member list, sent after `welcome`.
+//! - `joined {member}` / `left {replica}` — presence changes, broadcast to the room.
+//! - `matrix {links}` — the full delay matrix (links differing from the default: no delay, no
+//!   jitter, not cut), sent after `welcome` and broadcast on every change.
+//! - `op {from, seq, index, payload}` — an operation stamped by the relay with its sender and
+//!   its position `index` in the room's durable log.
+//! - `caught_up {ops}` — the end of the catch-up after `welcome`; later `op`s are live.
+//! - `ack {seq, index, duplicate}` — the op `seq` of this tab is durable at `index`.
+//! - `pong {t1, t2, t3}` — the answer to `ping`.
+//! - `error {message}` — a frame could not be used; the connection stays open.
+//!
+//! Frames longer than [`MAX_FRAME_BYTES`] are refused with an `error`.
 
 use serde::{Deserialize, Serialize};
+
+use crate::NodeId;
 
 /// The largest frame, in bytes, the relay accepts from a client; larger frames are refused.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
+/// The longest delay or jitter, in ms, a link of the delay matrix may be given.
+pub const MAX_LINK_DELAY_MS: u32 = 60_000;
+
+/// The longest artificial delay, in ms, a [`ClientFrame::Ping`] may ask for in each direction.
+pub const MAX_PROBE_DELAY_MS: u32 = 10_000;
+
 /// A frame sent by a browser tab to the relay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
+    /// Introduce this tab to the room; must precede `op` and `set_link`.
+    Hello {
+        /// Display name for the presence list (at most 64 characters).
+        name: String,
+        /// Display colour, `#rrggbb`.
+        colour: String,
+        /// The token of an earlier [`ServerFrame::Welcome`], to get that replica id back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+    },
+    /// An operation for the room; the relay stamps, stores, acknowledges and forwards it.
+    Op {
+        /// The sender's own sequence number for this operation.
+        seq: u64,
+        /// The operation itself, opaque to the relay.
+        payload: serde_json::Value,
+        /// A claimed sender; if present it must be this tab's own replica id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<NodeId>,
+    },
+    /// Set one directed link of the room's delay matrix.
+    SetLink(Link),
     /// A clock probe: `t1` is the tab's clock (ms since the Unix epoch) when it sent the probe.
     Ping {
         /// Client send time, ms.
         t1: f64,
+        /// Simulated delay on the way to the relay, ms (applied before `t2` is stamped).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        up_ms: u32,
+        /// Simulated delay on the way back, ms (applied after `t3` is stamped).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        down_ms: u32,
     },
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// One directed link `from → to` of a room's delay matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    /// The sending replica.
+    pub from: NodeId,
+    /// The receiving replica.
+    pub to: NodeId,
+    /// Base delay added to every operation on this link, ms.
+    #[serde(default)]
+    pub delay_ms: u32,
+    /// Up to this many extra ms, drawn uniformly per operation (never reorders the link).
+    #[serde(default)]
+    pub jitter_ms: u32,
+    /// A cut link holds its operations and delivers them, in order, when healed.
+    #[serde(default)]
+    pub cut: bool,
+}
+
+impl Link {
+    /// Whether this link behaves like no entry at all (no delay, no jitter, not cut).
+    pub fn is_default(&self) -> bool {
+        self.delay_ms == 0 && self.jitter_ms == 0 && !self.cut
+    }
+
+    /// Check the link's bounds: two different replicas, delays within [`MAX_LINK_DELAY_MS`].
+    pub fn validate(&self) -> Result<(), FrameError> {
+        if self.from == self.to {
+            return Err(FrameError::SelfLink(self.from));
+        }
+        if self.delay_ms > MAX_LINK_DELAY_MS || self.jitter_ms > MAX_LINK_DELAY_MS {
+            return Err(FrameError::DelayTooLong(MAX_LINK_DELAY_MS));
+        }
+        Ok(())
+    }
+}
+
+/// A tab in a room, as the presence list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Its replica id.
+    pub replica: NodeId,
+    /// Its display name.
+    pub name: String,
+    /// Its colour, `#rrggbb`.
+    pub colour: String,
 }
 
 /// A frame sent by the relay to a browser tab.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
-    /// First frame on every connection: who the tab is in this room.
+    /// The answer to [`ClientFrame::Hello`]: who the tab is in this room.
     Welcome {
-        /// The replica id the relay assigned to this connection.
-        replica: u32,
+        /// The replica id the relay assigned (or gave back) to this tab.
+        replica: NodeId,
         /// The room's name.
         room: String,
+        /// Secret to present as `resume` in a later hello to get this replica id back.
+        token: String,
+        /// Whether the `resume` token was honoured.
+        resumed: bool,
+    },
+    /// Everyone in the room right now (sent after `welcome`).
+    Presence {
+        /// The members, by replica id.
+        members: Vec<Member>,
+    },
+    /// A tab joined the room.
+    Joined {
+        /// Who joined.
+        member: Member,
+    },
+    /// A tab left the room.
+    Left {
+        /// Who left.
+        replica: NodeId,
+    },
+    /// The room's whole delay matrix (links other than the default), after every change.
+    Matrix {
+        /// The non-default links, sorted by `(from, to)`.
+        links: Vec<Link>,
+    },
+    /// An operation, stamped with its sender by the relay.
+    Op {
+        /// The sender's replica id (stamped by the relay, never taken from the client).
+        from: NodeId,
+        /// The sender's sequence number.
+        seq: u64,
+        /// Position of the operation in the room's durable log, from 0.
+        index: u64,
+        /// The operation, as the sender sent it.
+        payload: serde_json::Value,
+    },
+    /// End of the catch-up that follows `welcome`.
+    CaughtUp {
+        /// How many stored operations the catch-up carried.
+        ops: u64,
+    },
+    /// The operation `seq` of this tab is durable.
+    Ack {
+        /// The acknowledged sequence number.
+        seq: u64,
+        /// Its position in the room's log.
+        index: u64,
+        /// Whether it had been stored before (a re-send), so was not forwarded again.
+        duplicate: bool,
     },
     /// Answer to [`ClientFrame::Ping`].
     Pong {
@@ -47,6 +230,36 @@ pub enum ServerFrame {
         /// What was wrong, in words.
         message: String,
     },
+}
+
+/// Why a client frame was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// A link from a replica to itself.
+    #[error("a link needs two different replicas (got {0} → {0})")]
+    SelfLink(NodeId),
+    /// A delay or jitter beyond the bound.
+    #[error("delay and jitter are at most {0} ms")]
+    DelayTooLong(u32),
+    /// A bad display name.
+    #[error("names are 1-64 characters without control characters")]
+    BadName,
+    /// A bad colour.
+    #[error("colours are #rrggbb")]
+    BadColour,
+}
+
+/// Check a hello's display name and colour.
+pub fn validate_member(name: &str, colour: &str) -> Result<(), FrameError> {
+    let chars = name.chars().count();
+    if !(1..=64).contains(&chars) || name.chars().any(char::is_control) {
+        return Err(FrameError::BadName);
+    }
+    let hex = colour.strip_prefix('#').unwrap_or("");
+    if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(FrameError::BadColour);
+    }
+    Ok(())
 }
 
 /// Whether `name` is an acceptable room name: 1–64 characters of ASCII letters, digits, `-`
@@ -73,7 +286,109 @@ mod tests {
         assert_eq!(s, r#"{"type":"pong","t1":1.0,"t2":2.0,"t3":3.0}"#);
         assert_eq!(serde_json::from_str::<ServerFrame>(&s).unwrap(), f);
         let c: ClientFrame = serde_json::from_str(r#"{"type":"ping","t1":5}"#).unwrap();
-        assert_eq!(c, ClientFrame::Ping { t1: 5.0 });
+        assert_eq!(
+            c,
+            ClientFrame::Ping {
+                t1: 5.0,
+                up_ms: 0,
+                down_ms: 0
+            }
+        );
+        let c: ClientFrame =
+            serde_json::from_str(r#"{"type":"ping","t1":5,"up_ms":30,"down_ms":2}"#).unwrap();
+        assert_eq!(
+            c,
+            ClientFrame::Ping {
+                t1: 5.0,
+                up_ms: 30,
+                down_ms: 2
+            }
+        );
+    }
+
+    #[test]
+    fn client_frames_round_trip() {
+        let frames = [
+            ClientFrame::Hello {
+                name: "Ada".into(),
+                colour: "#ff8800".into(),
+                resume: Some("abc".into()),
+            },
+            ClientFrame::Op {
+                seq: 7,
+                payload: serde_json::json!({"ins": [3, "é😀"]}),
+                from: None,
+            },
+            ClientFrame::SetLink(Link {
+                from: 1,
+                to: 2,
+                delay_ms: 300,
+                jitter_ms: 0,
+                cut: true,
+            }),
+        ];
+        for f in frames {
+            let s = serde_json::to_string(&f).unwrap();
+            assert_eq!(serde_json::from_str::<ClientFrame>(&s).unwrap(), f, "{s}");
+        }
+        let link: ClientFrame =
+            serde_json::from_str(r#"{"type":"set_link","from":1,"to":2,"cut":true}"#).unwrap();
+        assert_eq!(
+            link,
+            ClientFrame::SetLink(Link {
+                from: 1,
+                to: 2,
+                delay_ms: 0,
+                jitter_ms: 0,
+                cut: true
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_types_are_refused() {
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"warp"}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"op","seq":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<ClientFrame>(r#"{"type":"op","seq":-1,"payload":1}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn links_and_members_are_validated() {
+        let l = Link {
+            from: 1,
+            to: 1,
+            delay_ms: 0,
+            jitter_ms: 0,
+            cut: false,
+        };
+        assert_eq!(l.validate(), Err(FrameError::SelfLink(1)));
+        let l = Link {
+            from: 1,
+            to: 2,
+            delay_ms: MAX_LINK_DELAY_MS + 1,
+            jitter_ms: 0,
+            cut: false,
+        };
+        assert_eq!(
+            l.validate(),
+            Err(FrameError::DelayTooLong(MAX_LINK_DELAY_MS))
+        );
+        assert!(Link {
+            from: 1,
+            to: 2,
+            delay_ms: 5000,
+            jitter_ms: 100,
+            cut: true
+        }
+        .validate()
+        .is_ok());
+        assert!(validate_member("Ada 😀", "#A0b1c2").is_ok());
+        assert_eq!(validate_member("", "#000000"), Err(FrameError::BadName));
+        assert_eq!(validate_member("a\nb", "#000000"), Err(FrameError::BadName));
+        assert_eq!(validate_member("Ada", "red"), Err(FrameError::BadColour));
+        assert_eq!(validate_member("Ada", "#12345"), Err(FrameError::BadColour));
     }
 
     #[test]

@@ -65,8 +65,10 @@ impl Causality {
 /// `None` exactly for concurrent clocks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct VectorClock {
-    /// Counts per node; never holds a zero (a zero is the same as absence).
-    entries: BTreeMap<NodeId, u64>,
+    /// `(node, count)` sorted by node; never holds a zero (a zero is the same as absence).
+    /// A sorted vector rather than a tree: clocks are small, compared and merged far more
+    /// often than grown, and a flat array is compact and cache-friendly.
+    entries: Vec<(NodeId, u64)>,
 }
 
 impl VectorClock {
@@ -77,15 +79,21 @@ impl VectorClock {
 
     /// The count for `node` (0 if the clock has never heard of it).
     pub fn get(&self, node: NodeId) -> u64 {
-        self.entries.get(&node).copied().unwrap_or(0)
+        match self.position(node) {
+            Ok(i) => self.entries[i].1,
+            Err(_) => 0,
+        }
     }
 
     /// Sets the count for `node`; setting 0 removes the entry.
     pub fn set(&mut self, node: NodeId, count: u64) {
-        if count == 0 {
-            self.entries.remove(&node);
-        } else {
-            self.entries.insert(node, count);
+        match (self.position(node), count) {
+            (Ok(i), 0) => {
+                self.entries.remove(i);
+            }
+            (Ok(i), _) => self.entries[i].1 = count,
+            (Err(_), 0) => {}
+            (Err(i), _) => self.entries.insert(i, (node, count)),
         }
     }
 
@@ -94,20 +102,62 @@ impl VectorClock {
     /// # Panics
     /// If the count would overflow `u64` (2^64 events on one node).
     pub fn increment(&mut self, node: NodeId) -> u64 {
-        let e = self.entries.entry(node).or_insert(0);
-        *e = e.checked_add(1).expect("vector clock entry overflowed u64");
-        *e
+        match self.position(node) {
+            Ok(i) => {
+                let e = &mut self.entries[i].1;
+                *e = e.checked_add(1).expect("vector clock entry overflowed u64");
+                *e
+            }
+            Err(i) => {
+                self.entries.insert(i, (node, 1));
+                1
+            }
+        }
     }
 
     /// Merges `other` into `self`: the entry-wise maximum (the least upper bound of both
     /// histories). Commutative, associative and idempotent.
     pub fn merge(&mut self, other: &VectorClock) {
-        for (&node, &count) in &other.entries {
-            let e = self.entries.entry(node).or_insert(0);
-            if count > *e {
-                *e = count;
+        // Fast path: every node of `other` is already here (the common case).
+        let mut i = 0;
+        let mut all_present = true;
+        for &(node, count) in &other.entries {
+            while i < self.entries.len() && self.entries[i].0 < node {
+                i += 1;
+            }
+            if i < self.entries.len() && self.entries[i].0 == node {
+                let e = &mut self.entries[i].1;
+                *e = (*e).max(count);
+            } else {
+                all_present = false;
             }
         }
+        if all_present {
+            return;
+        }
+        let mut out = Vec::with_capacity(self.entries.len() + other.entries.len());
+        let (mut a, mut b) = (
+            self.entries.iter().peekable(),
+            other.entries.iter().peekable(),
+        );
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some(_), None) => *a.next().expect("peeked"),
+                (None, Some(_)) => *b.next().expect("peeked"),
+                (Some(&&(na, ca)), Some(&&(nb, cb))) => match na.cmp(&nb) {
+                    Ordering::Less => *a.next().expect("peeked"),
+                    Ordering::Greater => *b.next().expect("peeked"),
+                    Ordering::Equal => {
+                        a.next();
+                        b.next();
+                        (na, ca.max(cb))
+                    }
+                },
+            };
+            out.push(next);
+        }
+        self.entries = out;
     }
 
     /// The merge of two clocks, as a new clock.
@@ -127,15 +177,15 @@ impl VectorClock {
         loop {
             let (x, y) = match (a.peek(), b.peek()) {
                 (None, None) => break,
-                (Some(&(_, &x)), None) => {
+                (Some(&&(_, x)), None) => {
                     a.next();
                     (x, 0)
                 }
-                (None, Some(&(_, &y))) => {
+                (None, Some(&&(_, y))) => {
                     b.next();
                     (0, y)
                 }
-                (Some(&(&na, &x)), Some(&(&nb, &y))) => match na.cmp(&nb) {
+                (Some(&&(na, x)), Some(&&(nb, y))) => match na.cmp(&nb) {
                     Ordering::Less => {
                         a.next();
                         (x, 0)
@@ -183,7 +233,10 @@ impl VectorClock {
     /// Removes `node`'s entry and returns the count it had. See the module docs for when this
     /// is safe.
     pub fn forget(&mut self, node: NodeId) -> u64 {
-        self.entries.remove(&node).unwrap_or(0)
+        match self.position(node) {
+            Ok(i) => self.entries.remove(i).1,
+            Err(_) => 0,
+        }
     }
 
     /// The first entry of `self` at or after node `from` (in node order), skipping node
@@ -195,14 +248,15 @@ impl VectorClock {
         except: NodeId,
         from: NodeId,
     ) -> Option<(NodeId, u64)> {
-        let mut b = bound.entries.range(from..).peekable();
-        for (&node, &count) in self.entries.range(from..) {
+        let start = |c: &VectorClock| c.entries.partition_point(|&(n, _)| n < from);
+        let mut b = bound.entries[start(bound)..].iter().peekable();
+        for &(node, count) in &self.entries[start(self)..] {
             if node == except {
                 continue;
             }
-            while b.next_if(|&(&bn, _)| bn < node).is_some() {}
+            while b.next_if(|&&(bn, _)| bn < node).is_some() {}
             let limit = match b.peek() {
-                Some(&(&bn, &bc)) if bn == node => bc,
+                Some(&&(bn, bc)) if bn == node => bc,
                 _ => 0,
             };
             if count > limit {
@@ -212,9 +266,19 @@ impl VectorClock {
         None
     }
 
+    /// The entries as a map (no zero values).
+    pub fn to_map(&self) -> BTreeMap<NodeId, u64> {
+        self.entries.iter().copied().collect()
+    }
+
+    /// Where `node`'s entry is, or where it would go.
+    fn position(&self, node: NodeId) -> Result<usize, usize> {
+        self.entries.binary_search_by_key(&node, |&(n, _)| n)
+    }
+
     /// The non-zero entries, in increasing node order.
     pub fn iter(&self) -> impl Iterator<Item = (NodeId, u64)> + '_ {
-        self.entries.iter().map(|(&n, &c)| (n, c))
+        self.entries.iter().copied()
     }
 
     /// The number of non-zero entries (the metadata size in entries).
@@ -229,7 +293,7 @@ impl VectorClock {
 
     /// The total number of events the clock has seen (the sum of its entries).
     pub fn total(&self) -> u64 {
-        self.entries.values().sum()
+        self.entries.iter().map(|&(_, c)| c).sum()
     }
 }
 
@@ -262,6 +326,13 @@ impl From<BTreeMap<NodeId, u64>> for VectorClock {
     }
 }
 
+impl From<VectorClock> for BTreeMap<NodeId, u64> {
+    /// The entries as a plain map (no zero values) — e.g. a trace's vector timestamp.
+    fn from(clock: VectorClock) -> Self {
+        clock.entries.into_iter().collect()
+    }
+}
+
 impl fmt::Display for VectorClock {
     /// `[1:3, 4:1]` — node:count pairs, zero entries omitted; `[]` for the initial clock.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -278,7 +349,7 @@ impl fmt::Display for VectorClock {
 
 impl Serialize for VectorClock {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.entries.serialize(serializer)
+        serializer.collect_map(self.entries.iter().map(|(n, c)| (n, c)))
     }
 }
 
@@ -333,6 +404,14 @@ mod tests {
         assert_eq!(back, c);
         assert!(serde_json::from_str::<VectorClock>(r#"{"x":1}"#).is_err());
         assert_eq!(c.to_string(), "[1:3, 4:1]");
+    }
+
+    #[test]
+    fn converts_to_and_from_a_plain_map() {
+        let c = vc(&[(1, 3), (2, 2)]);
+        let map: BTreeMap<NodeId, u64> = c.clone().into();
+        assert_eq!(c.to_map(), map);
+        assert_eq!(VectorClock::from(map), c);
     }
 
     #[test]
@@ -391,6 +470,40 @@ mod tests {
             // Least: any upper bound of both is above the merge.
             let u = m.merged(&c);
             prop_assert!(u.descends(&m));
+        }
+
+        #[test]
+        fn operations_match_a_map_model(ops in prop::collection::vec((0u8..4, 0u32..6, 0u64..4), 0..40), other in arb_clock()) {
+            let mut clock = VectorClock::new();
+            let mut model: BTreeMap<NodeId, u64> = BTreeMap::new();
+            for (op, node, count) in ops {
+                match op {
+                    0 => {
+                        clock.set(node, count);
+                        model.insert(node, count);
+                    }
+                    1 => {
+                        let m = model.entry(node).or_insert(0);
+                        *m += 1;
+                        prop_assert_eq!(clock.increment(node), *m);
+                    }
+                    2 => {
+                        clock.merge(&other);
+                        for (n, c) in other.iter() {
+                            let m = model.entry(n).or_insert(0);
+                            *m = (*m).max(c);
+                        }
+                    }
+                    _ => {
+                        prop_assert_eq!(clock.forget(node), model.remove(&node).unwrap_or(0));
+                    }
+                }
+                model.retain(|_, c| *c != 0);
+                // Representation invariant: sorted, unique, no zeros; and it matches the model.
+                prop_assert!(clock.entries.windows(2).all(|w| w[0].0 < w[1].0));
+                prop_assert!(clock.entries.iter().all(|&(_, c)| c != 0));
+                prop_assert_eq!(clock.to_map(), model.clone());
+            }
         }
 
         #[test]

@@ -22,6 +22,8 @@ use std::{
     time::Duration,
 };
 
+pub mod ws;
+
 use chronoscope_server::{ServeConfig, Shutdown};
 use fantoccini::{Client, ClientBuilder, Locator};
 

@@ -19,6 +19,8 @@ async fn server() -> (TestServer, Scratch) {
     (s, dist)
 }
 
+const HELLO: &str = r##"{"type":"hello","name":"t","colour":"#123456"}"##;
+
 async fn next_frame(ws: &mut Ws) -> ServerFrame {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
@@ -37,8 +39,10 @@ async fn each_connection_is_welcomed_with_its_own_replica_id() {
     let (s, _d) = server().await;
     let (mut a, _) = connect_async(s.ws_url("/ws/room-1")).await.unwrap();
     let (mut b, _) = connect_async(s.ws_url("/ws/room-1")).await.unwrap();
+    a.send(Message::Text(HELLO.into())).await.unwrap();
+    b.send(Message::Text(HELLO.into())).await.unwrap();
     let ra = match next_frame(&mut a).await {
-        ServerFrame::Welcome { replica, room } => {
+        ServerFrame::Welcome { replica, room, .. } => {
             assert_eq!(room, "room-1");
             replica
         }
@@ -56,7 +60,7 @@ async fn each_connection_is_welcomed_with_its_own_replica_id() {
 async fn ping_gets_the_four_timestamps_back() {
     let (s, _d) = server().await;
     let (mut ws, _) = connect_async(s.ws_url("/ws/lobby")).await.unwrap();
-    next_frame(&mut ws).await;
+    // A clock probe needs no hello.
     ws.send(Message::Text(r#"{"type":"ping","t1":12.5}"#.into()))
         .await
         .unwrap();
@@ -75,7 +79,6 @@ async fn ping_gets_the_four_timestamps_back() {
 async fn malformed_frames_get_an_error_and_the_connection_keeps_working() {
     let (s, _d) = server().await;
     let (mut ws, _) = connect_async(s.ws_url("/ws/lobby")).await.unwrap();
-    next_frame(&mut ws).await;
     ws.send(Message::Text("not json".into())).await.unwrap();
     assert!(matches!(
         next_frame(&mut ws).await,
@@ -117,7 +120,11 @@ async fn unknown_paths_under_ws_are_404() {
 async fn shutdown_closes_open_sockets() {
     let (s, _d) = server().await;
     let (mut ws, _) = connect_async(s.ws_url("/ws/lobby")).await.unwrap();
-    next_frame(&mut ws).await;
+    ws.send(Message::Text(HELLO.into())).await.unwrap();
+    assert!(matches!(
+        next_frame(&mut ws).await,
+        ServerFrame::Welcome { .. }
+    ));
     s.stop().await;
     let end = tokio::time::timeout(Duration::from_secs(5), async {
         loop {

@@ -14,6 +14,11 @@ pub fn Home() -> impl IntoView {
                 "real algorithms (compiled from the same Rust crate the relay and the CLI use) "
                 "and shows their state as it changes."
             </p>
+            <p class="headline-link">
+                <a href="#/editor">"Open the collaborative editor →"</a>
+                " several tabs co-edit one document through the relay; drag a link's latency "
+                "and watch each tab's hold-back queue fill and drain."
+            </p>
             <p class="hint">
                 "Open this page in several tabs: each tab is a replica connected to the relay, "
                 "and the indicator at the top right shows its link."

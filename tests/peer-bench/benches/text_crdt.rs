@@ -89,7 +89,7 @@ type Patch = (usize, usize, String);
 
 fn load(name: &str) -> (Vec<Patch>, String) {
     let path = format!(
-        "{}/../../shared/data/editing-traces/{name}.json.gz",
+        "{}/../../../shared/data/editing-traces/{name}.json.gz",
         env!("CARGO_MANIFEST_DIR")
     );
     let mut json = String::new();
@@ -255,7 +255,11 @@ fn main() {
             |(d, _)| assert_eq!(d.text(), end),
         );
         let (_, ops) = ours_local(&patches);
-        let m = measure(reps * 10, || ours_merge(&ops), |d| assert_eq!(d.text(), end));
+        let m = measure(
+            reps * 10,
+            || ours_merge(&ops),
+            |d| assert_eq!(d.text(), end),
+        );
         println!(
             "ours: local {:.1} ms {:.2} MiB, merge {:.1} ms {:.2} MiB",
             ms(l.time),

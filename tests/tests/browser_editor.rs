@@ -1,0 +1,228 @@
+//! The collaborative editor in real headless Chromium: three tabs (three browsers) in one room,
+//! one slow link, typing in all three, a visible hold-back queue, then one text everywhere.
+//! Needs the built front end (`make dist`) and Debian's chromium + chromium-driver, hence
+//! `#[ignore]`; `make test` runs it with `--ignored`.
+
+use std::time::{Duration, Instant};
+
+use chronoscope_e2e::{Browser, Tab, TestServer, WAIT};
+use fantoccini::Locator;
+
+/// The slow link's delay: long enough to watch the held op, short enough for a test.
+const SLOW_MS: u32 = 4000;
+
+async fn value(tab: &Tab) -> String {
+    tab.client
+        .execute(
+            "return document.querySelector('#editor-text').value",
+            vec![],
+        )
+        .await
+        .expect("script runs")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Poll `check` until it holds, or fail with `what` after `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let start = Instant::now();
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(e) if start.elapsed() > limit => panic!("{what}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn replica(tab: &Tab) -> u32 {
+    eventually(WAIT, "replica id shown", || async {
+        let t = tab.text("#editor-replica").await;
+        t.trim().parse::<u32>().map(|_| ()).map_err(|_| t)
+    })
+    .await;
+    tab.text("#editor-replica").await.trim().parse().unwrap()
+}
+
+/// Type `keys` at the end of the tab's text area.
+async fn type_at_end(tab: &Tab, keys: &str) {
+    let area = tab
+        .client
+        .find(Locator::Css("#editor-text:not([readonly])"))
+        .await
+        .expect("an editable text area");
+    tab.client
+        .execute(
+            "const a = document.querySelector('#editor-text'); a.focus(); \
+             a.setSelectionRange(a.value.length, a.value.length);",
+            vec![],
+        )
+        .await
+        .expect("script runs");
+    area.send_keys(keys).await.expect("typing");
+}
+
+/// Insert `text` at the end through the browser's own editing command (fires `input` like
+/// typing does); ChromeDriver's send_keys cannot type characters outside the BMP (emoji).
+async fn insert_at_end(tab: &Tab, text: &str) {
+    tab.client
+        .execute(
+            "const a = document.querySelector('#editor-text'); a.focus(); \
+             a.setSelectionRange(a.value.length, a.value.length); \
+             document.execCommand('insertText', false, arguments[0]);",
+            vec![serde_json::Value::String(text.to_owned())],
+        )
+        .await
+        .expect("script runs");
+}
+
+async fn open_editor(browser: &mut Browser, url: &str) -> Tab {
+    let tab = browser.open(url).await;
+    tab.wait_for_css(".conn[data-status=connected]").await;
+    tab.wait_for_css("#editor-text:not([readonly])").await;
+    tab
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the built front end and Chromium: run through `make test`"]
+async fn three_tabs_with_a_slow_link_hold_back_then_converge() {
+    let server = TestServer::start_with_built_app().await;
+    let mut browser = Browser::start().await;
+    let url = server.url(&format!("/?room=editor-e2e-{}#/editor", std::process::id()));
+    let a = open_editor(&mut browser, &url).await;
+    let b = open_editor(&mut browser, &url).await;
+    let c = open_editor(&mut browser, &url).await;
+    let (ra, rc) = (replica(&a).await, replica(&c).await);
+
+    // Slow the link a → c through a's latency matrix (the slider's change event).
+    let row = format!("#editor-matrix tr[data-link=\"{ra}-{rc}\"] input.delay");
+    a.wait_for_css(&row).await;
+    a.client
+        .execute(
+            &format!(
+                "const s = document.querySelector('{}'); s.value = '{SLOW_MS}'; \
+                 s.dispatchEvent(new Event('change', {{ bubbles: true }}));",
+                row.replace('\'', "\\'")
+            ),
+            vec![],
+        )
+        .await
+        .expect("script runs");
+    // Every tab shows the new matrix.
+    for tab in [&a, &b, &c] {
+        let label = format!("#editor-matrix tr[data-link=\"{ra}-{rc}\"] .delay-ms");
+        eventually(WAIT, "matrix change seen by every tab", || async {
+            let t = tab.text(&label).await;
+            if t.contains(&SLOW_MS.to_string()) {
+                Ok(())
+            } else {
+                Err(t)
+            }
+        })
+        .await;
+    }
+
+    // a types; b gets it at once, c only after the slow link's delay.
+    type_at_end(&a, "Grüße ").await;
+    eventually(WAIT, "b receives a's edit", || async {
+        let v = value(&b).await;
+        if v.contains("Grüße") {
+            Ok(())
+        } else {
+            Err(v)
+        }
+    })
+    .await;
+    // b's edit depends on a's, so at c it is held until a's message arrives; c types too.
+    tokio::join!(type_at_end(&b, "日本 "), async {
+        type_at_end(&c, "ç ").await;
+        insert_at_end(&c, "😀").await;
+    });
+    type_at_end(&a, "a2 ").await;
+    eventually(
+        Duration::from_millis(SLOW_MS as u64),
+        "c's hold-back queue fills",
+        || async {
+            let n = c.text("#editor-held-count").await;
+            match n.trim().parse::<u32>() {
+                Ok(k) if k > 0 => Ok(()),
+                _ => Err(format!("held count {n:?}, value {:?}", value(&c).await)),
+            }
+        },
+    )
+    .await;
+    let held = c.text("#editor-held").await;
+    assert!(
+        held.contains(&format!("waits for ({ra}, 1)")),
+        "c's held op names its dependency on a's first message: {held:?}"
+    );
+
+    // After the delay everything is delivered: one text everywhere, queues empty, all acked.
+    eventually(WAIT, "all three tabs show the same text", || async {
+        let (va, vb, vc) = (value(&a).await, value(&b).await, value(&c).await);
+        let held = c.text("#editor-held-count").await;
+        let unacked: Vec<String> = vec![
+            a.text("#editor-unacked-count").await,
+            b.text("#editor-unacked-count").await,
+            c.text("#editor-unacked-count").await,
+        ];
+        if va == vb
+            && vb == vc
+            && ["Grüße", "日本", "ç 😀", "a2"]
+                .iter()
+                .all(|w| va.contains(w))
+            && held.trim() == "0"
+            && unacked.iter().all(|u| u.trim() == "0")
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "{va:?} / {vb:?} / {vc:?}, held {held}, unacked {unacked:?}"
+            ))
+        }
+    })
+    .await;
+
+    // A reloaded tab rebuilds the document from the relay's log and keeps its replica id.
+    let before = value(&b).await;
+    let rb = replica(&b).await;
+    b.client.refresh().await.expect("reload");
+    b.wait_for_css("#editor-text:not([readonly])").await;
+    eventually(WAIT, "reloaded tab shows the document", || async {
+        let v = value(&b).await;
+        if v == before {
+            Ok(())
+        } else {
+            Err(v)
+        }
+    })
+    .await;
+    assert_eq!(replica(&b).await, rb, "a reload keeps the replica id");
+    type_at_end(&b, "!").await;
+    let expected = format!("{before}!");
+    for tab in [&a, &c] {
+        eventually(
+            WAIT,
+            "an edit after the reload reaches the others",
+            || async {
+                let v = value(tab).await;
+                if v == expected {
+                    Ok(())
+                } else {
+                    Err(v)
+                }
+            },
+        )
+        .await;
+    }
+
+    for tab in [a, b, c] {
+        tab.close().await;
+    }
+    server.stop().await;
+}
