@@ -27,9 +27,9 @@ impl Route {
     pub const ALL: &'static [Route] = &[
         Route::Home,
         Route::Editor,
+        Route::Drift,
         Route::Lamport,
         Route::Trace,
-        Route::Drift,
     ];
 
     /// The route for a URL fragment such as `#/drift`; unknown fragments go home.

@@ -13,7 +13,7 @@ use std::{
 use chronoscope::{
     drift_lab::{node_name, DriftConfig, DriftLab, SyncAlgorithm},
     physical_clock::AdjustPolicy,
-    protocol::{ClientFrame, ServerFrame},
+    protocol::{ClientFrame, ServerFrame, MAX_PROBE_DELAY_MS},
     sim::Latency,
     sync::{
         marzullo::Chimer,
@@ -519,41 +519,28 @@ fn RelayProbe() -> impl IntoView {
             if !alive_h.load(Ordering::Relaxed) {
                 return;
             }
-            let alive_t = alive_h.clone();
-            // Extra inbound delay: the reply "arrives" later, so t4 is read later.
-            set_timeout(
-                move || {
-                    if !alive_t.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let t4 = js_sys::Date::now();
-                    let x = Exchange {
-                        t1: t1 / 1e3,
-                        t2: t2 / 1e3,
-                        t3: t3 / 1e3,
-                        t4: t4 / 1e3,
-                    };
-                    last.set(Some((x.offset(), x.delay())));
-                    filter.update_value(|f| f.push(x.sample(1e-3)));
-                    best.set(filter.with_value(|f| f.best()).map(|s| (s.offset, s.delay)));
-                    probes.update(|p| *p += 1);
-                },
-                Duration::from_secs_f64(back_ms.get_untracked().max(0.0) / 1e3),
-            );
+            let t4 = js_sys::Date::now();
+            let x = Exchange {
+                t1: t1 / 1e3,
+                t2: t2 / 1e3,
+                t3: t3 / 1e3,
+                t4: t4 / 1e3,
+            };
+            last.set(Some((x.offset(), x.delay())));
+            filter.update_value(|f| f.push(x.sample(1e-3)));
+            best.set(filter.with_value(|f| f.best()).map(|s| (s.offset, s.delay)));
+            probes.update(|p| *p += 1);
         });
+        // The relay itself waits `up_ms` before stamping t2 and `down_ms` after stamping t3:
+        // an asymmetric path on the real connection.
         let send = move || {
-            let t1 = js_sys::Date::now();
-            // Extra outbound delay: t1 is read now, the probe leaves later.
-            set_timeout(
-                move || {
-                    relay.send(&ClientFrame::Ping {
-                        t1,
-                        up_ms: 0,
-                        down_ms: 0,
-                    });
-                },
-                Duration::from_secs_f64(out_ms.get_untracked().max(0.0) / 1e3),
-            );
+            relay.send(&ClientFrame::Ping {
+                t1: js_sys::Date::now(),
+                up_ms: out_ms.get_untracked().clamp(0.0, MAX_PROBE_DELAY_MS as f64) as u32,
+                down_ms: back_ms
+                    .get_untracked()
+                    .clamp(0.0, MAX_PROBE_DELAY_MS as f64) as u32,
+            });
         };
         if let Ok(h) = set_interval_with_handle(send, Duration::from_secs(1)) {
             let alive_c = alive.clone();
@@ -575,17 +562,18 @@ fn RelayProbe() -> impl IntoView {
             <p class="hint">
                 "Every second the tab sends " <code>"Ping{t1}"</code> ", the relay answers "
                 <code>"Pong{t1,t2,t3}"</code> " and the tab reads t4: offset = ((t2−t1)+(t3−t4))/2, "
-                "delay = (t4−t1)−(t3−t2). Delay added on one way only biases the offset by half of it."
+                "delay = (t4−t1)−(t3−t2). The relay adds the delays below to the way up (before t2) "
+                "and the way down (after t3): delay on one way only biases the offset by half of it."
             </p>
             <label>
-                "extra delay out "
+                "extra delay up "
                 <input type="range" min="0" max="400" step="10" class="probe-out"
                     prop:value=move || out_ms.get().to_string()
                     on:input=move |ev| out_ms.set(event_target_value(&ev).parse().unwrap_or(0.0)) />
                 <span class="mono">{move || format!("{:.0} ms", out_ms.get())}</span>
             </label>
             <label>
-                " extra delay back "
+                " extra delay down "
                 <input type="range" min="0" max="400" step="10" class="probe-back"
                     prop:value=move || back_ms.get().to_string()
                     on:input=move |ev| back_ms.set(event_target_value(&ev).parse().unwrap_or(0.0)) />
