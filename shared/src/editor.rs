@@ -305,6 +305,27 @@ impl EditorSession {
         }
     }
 
+    /// Takes back one of our own messages that a reload kept but the relay never acknowledged
+    /// (it is not in the catch-up): applied like a catch-up message of ours and kept as
+    /// unacknowledged, to be re-sent. One the catch-up already brought is a duplicate and
+    /// changes nothing. Call after the catch-up, in `seq` order.
+    pub fn restore_own(
+        &mut self,
+        seq: u64,
+        payload: &serde_json::Value,
+        now_ms: f64,
+    ) -> Result<Vec<Patch>, EditorError> {
+        let me = self.replica();
+        let before = self.queue.clock().get(me);
+        let patches = self.receive(me, seq, payload, now_ms)?;
+        if self.queue.clock().get(me) > before {
+            let payload: EditPayload =
+                serde_json::from_value(payload.clone()).expect("receive parsed it");
+            self.unacked.insert(seq, (now_ms, payload));
+        }
+        Ok(patches)
+    }
+
     /// One of our own messages from the relay's log: a duplicate if we made it in this
     /// session, else (a reload) adopted as our next broadcast.
     fn adopt_own(
@@ -557,6 +578,24 @@ mod tests {
                 expected: 1
             })
         );
+    }
+
+    #[test]
+    fn a_reload_restores_own_messages_the_relay_never_acked() {
+        let mut a = EditorSession::new(1);
+        a.edit_utf16(0, 0, "ab").unwrap();
+        let m1 = a.flush(0.0).unwrap();
+        a.edit_utf16(2, 0, "ç😀").unwrap();
+        let m2 = a.flush(1.0).unwrap();
+        // the relay stored m1 only; a reloads with both kept
+        let mut a2 = EditorSession::new(1);
+        a2.receive(1, m1.seq, &m1.payload, 5.0).unwrap();
+        assert!(a2.restore_own(m1.seq, &m1.payload, 6.0).unwrap().is_empty());
+        assert_eq!(a2.restore_own(m2.seq, &m2.payload, 6.0).unwrap().len(), 1);
+        assert_eq!(a2.text(), "abç😀");
+        assert_eq!(a2.resend(), vec![m2]);
+        a2.edit_utf16(0, 0, "X").unwrap();
+        assert_eq!(a2.flush(7.0).unwrap().seq, 3);
     }
 
     #[test]

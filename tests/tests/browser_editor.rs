@@ -157,6 +157,10 @@ async fn three_tabs_with_a_slow_link_hold_back_then_converge() {
     )
     .await;
     let held = c.text("#editor-held").await;
+    if let Ok(dir) = std::env::var("CHRONOSCOPE_SCREENSHOTS") {
+        let png = c.client.screenshot().await.expect("screenshot");
+        std::fs::write(format!("{dir}/editor-held.png"), png).expect("write screenshot");
+    }
     assert!(
         held.contains(&format!("waits for ({ra}, 1)")),
         "c's held op names its dependency on a's first message: {held:?}"

@@ -29,6 +29,18 @@ fn now_ms() -> f64 {
     window().performance().map_or(0.0, |p| p.now())
 }
 
+/// Where a tab keeps its unacknowledged messages across a reload (per room, per tab).
+fn unacked_key(room: &str) -> String {
+    format!("chronoscope-unacked-{room}")
+}
+
+/// The unacknowledged messages a tab stored before a reload: `(replica, [(seq, payload)])`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredUnacked {
+    replica: u32,
+    messages: Vec<(u64, serde_json::Value)>,
+}
+
 /// The tab's editor replica and its binding to the relay; `Copy`, provided as context by the
 /// app shell.
 #[derive(Clone, Copy)]
@@ -132,9 +144,65 @@ impl EditorState {
             }
             ServerFrame::Ack { seq, .. } => {
                 self.with_session(|s| s.ack(*seq));
+                self.persist();
                 self.bump();
             }
             _ => {}
+        }
+    }
+
+    /// Keep the unacknowledged messages in `sessionStorage`, so a reload before the relay's
+    /// ack does not lose them.
+    fn persist(self) {
+        let Some(stored) = self.with_session(|s| StoredUnacked {
+            replica: s.replica(),
+            messages: s.resend().into_iter().map(|o| (o.seq, o.payload)).collect(),
+        }) else {
+            return;
+        };
+        if let Some(storage) = window().session_storage().ok().flatten() {
+            let key = unacked_key(&self.relay.room());
+            let _ = if stored.messages.is_empty() {
+                storage.remove_item(&key)
+            } else {
+                storage.set_item(&key, &serde_json::to_string(&stored).unwrap_or_default())
+            };
+        }
+    }
+
+    /// After a reload: our own messages the relay had not acknowledged are not in its log;
+    /// take them back (in order, after the catch-up) so they are applied and re-sent.
+    fn restore_stored(self) {
+        let Some(storage) = window().session_storage().ok().flatten() else {
+            return;
+        };
+        let key = unacked_key(&self.relay.room());
+        let Some(stored) = storage
+            .get_item(&key)
+            .ok()
+            .flatten()
+            .and_then(|j| serde_json::from_str::<StoredUnacked>(&j).ok())
+        else {
+            return;
+        };
+        let me = self.with_session(|s| s.replica());
+        if me != Some(stored.replica) {
+            self.problem(format!(
+                "{} unacknowledged message(s) of replica {} from before the reload are lost:                  the relay gave this tab another replica id",
+                stored.messages.len(),
+                stored.replica
+            ));
+            let _ = storage.remove_item(&key);
+            return;
+        }
+        for (seq, payload) in stored.messages {
+            let t = now_ms();
+            let taken = self.with_session(|s| s.restore_own(seq, &payload, t));
+            match taken {
+                Some(Ok(patches)) => self.apply_patches(&patches),
+                Some(Err(e)) => self.problem(format!("stored message {seq} not restored: {e}")),
+                None => {}
+            }
         }
     }
 
@@ -142,6 +210,7 @@ impl EditorState {
     /// de-duplicates), then the open batch.
     fn on_connected(self, _c: Connected) {
         self.live.set(true);
+        self.restore_stored();
         let resend = self.with_session(|s| s.resend()).unwrap_or_default();
         for out in resend {
             self.relay.send(&ClientFrame::Op {
@@ -151,6 +220,7 @@ impl EditorState {
             });
         }
         self.flush();
+        self.persist();
         self.bump();
     }
 
@@ -202,6 +272,7 @@ impl EditorState {
                 payload: out.payload,
                 from: None,
             });
+            self.persist();
             self.bump();
         }
     }
@@ -417,7 +488,7 @@ fn Delivered(state: EditorState) -> impl IntoView {
     view! {
         <div class="card">
             <h2>"Delivered log"</h2>
-            <ol id="editor-delivered" class="mono">
+            <ul id="editor-delivered" class="mono">
                 {move || {
                     state.version.get();
                     let me = state.with_session(|s| s.replica());
@@ -442,7 +513,7 @@ fn Delivered(state: EditorState) -> impl IntoView {
                         })
                         .unwrap_or_default()
                 }}
-            </ol>
+            </ul>
         </div>
     }
 }
@@ -539,6 +610,9 @@ fn LatencyMatrix(relay: Relay) -> impl IntoView {
                 </thead>
                 <tbody>{rows}</tbody>
             </table>
+            <Show when=move || relay.members.with(|m| m.len() < 2)>
+                <p class="hint">"Alone in the room: open this page in another tab to get links."</p>
+            </Show>
         </div>
     }
 }
