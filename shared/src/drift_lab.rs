@@ -34,6 +34,7 @@ use crate::{
         marzullo::{self, Chimer, Interval},
         ntp::{self, ClockFilter, Exchange, FrequencyEstimator, PollInterval},
     },
+    trace::{MessageId, Trace},
     truetime::TrueTime,
     NodeId,
 };
@@ -50,6 +51,11 @@ pub const TT_BASE_MS: f64 = 1.0;
 pub const TT_DRIFT_BOUND: f64 = 200e-6;
 /// The HLC's maximum offset: remote timestamps further ahead are refused (CockroachDB: 500 ms).
 pub const HLC_MAX_OFFSET_MS: u64 = 500;
+
+/// The most sends and local events the lab records into its [`Trace`]: past this, new
+/// messages and clock steps are no longer recorded (receives of recorded messages still are,
+/// so the trace stays legal and holds at most twice this many events).
+pub const TRACE_CAP: usize = 2000;
 
 /// The synchronization algorithm the nodes run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -443,6 +449,7 @@ enum Event {
         round: u64,
         t1: f64,
         hlc: HlcTimestamp,
+        msg: Option<MessageId>,
     },
     Response {
         server: NodeId,
@@ -452,6 +459,7 @@ enum Event {
         t2: f64,
         t3: f64,
         hlc: HlcTimestamp,
+        msg: Option<MessageId>,
     },
     Deadline {
         node: NodeId,
@@ -461,6 +469,7 @@ enum Event {
         node: NodeId,
         delta: f64,
         hlc: HlcTimestamp,
+        msg: Option<MessageId>,
     },
     Sample,
     Jump {
@@ -540,6 +549,11 @@ pub struct DriftLab {
     /// Keep at most about this many snapshots and events (the oldest go first); `None`
     /// keeps everything.
     history: Option<usize>,
+    /// Every sync message as a send and a receive, clock jumps and backward steps as local
+    /// events, at true time in ms; capped by [`TRACE_CAP`].
+    trace: Trace,
+    /// Sends and local events recorded so far (the cap counts these).
+    traced: usize,
 }
 
 impl DriftLab {
@@ -581,7 +595,12 @@ impl DriftLab {
             next_round: 0,
             epoch: 0,
             history: None,
+            trace: Trace::new(),
+            traced: 0,
         };
+        for i in 0..n as NodeId {
+            lab.trace.name_node(i, node_name(i));
+        }
         lab.sim.schedule_at(SimTime::ZERO, Event::Sample);
         for j in lab.config.jumps.clone() {
             lab.sim.schedule_at(
@@ -640,6 +659,52 @@ impl DriftLab {
     /// Every lab event so far.
     pub fn events(&self) -> &[LabEvent] {
         &self.events
+    }
+
+    /// The run as a space-time trace: each sync message (poll request and response, Berkeley
+    /// correction) a send and a receive, each jump and backward step a local event, at true
+    /// time in ms. Only the first [`TRACE_CAP`] sends and local events are recorded.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Whether the trace has stopped recording new messages and steps ([`TRACE_CAP`]).
+    pub fn trace_full(&self) -> bool {
+        self.traced >= TRACE_CAP
+    }
+
+    fn true_ms(&self) -> f64 {
+        self.sim.now().as_secs_f64() * 1e3
+    }
+
+    /// Records a send, unless the cap is reached.
+    fn trace_send(&mut self, node: NodeId, label: String) -> Option<MessageId> {
+        if self.trace_full() {
+            return None;
+        }
+        self.traced += 1;
+        let at = self.true_ms();
+        Some(self.trace.send(node, at, label))
+    }
+
+    /// Records the receipt of a recorded message.
+    fn trace_receive(&mut self, node: NodeId, msg: Option<MessageId>, label: String) {
+        if let Some(msg) = msg {
+            let at = self.true_ms();
+            self.trace
+                .receive(node, msg, at, label)
+                .expect("each lab message is sent once and received once by another node");
+        }
+    }
+
+    /// Records a local event, unless the cap is reached.
+    fn trace_local(&mut self, node: NodeId, label: String) {
+        if self.trace_full() {
+            return;
+        }
+        self.traced += 1;
+        let at = self.true_ms();
+        self.trace.local(node, at, label);
     }
 
     /// The simulator's counters.
@@ -939,6 +1004,7 @@ impl DriftLab {
             n.stats.backward_steps += 1;
             n.filters.iter_mut().for_each(ClockFilter::clear);
             self.log(LabEventKind::SteppedBack { node, by: -delta });
+            self.trace_local(node, format!("stepped back {:.3} ms", -delta * 1e3));
         } else if matches!(adjustment, Adjustment::Stepped { .. }) {
             n.filters.iter_mut().for_each(ClockFilter::clear);
         }
@@ -962,6 +1028,7 @@ impl DriftLab {
                 }
                 n.filters.iter_mut().for_each(ClockFilter::clear);
                 self.log(LabEventKind::Jump { node, delta });
+                self.trace_local(node, format!("clock jumps {:+.3} s", delta));
             }
             Event::Poll { node, epoch } if epoch == self.epoch => self.start_round(node),
             Event::Poll { .. } => {}
@@ -971,7 +1038,9 @@ impl DriftLab {
                 round,
                 t1,
                 hlc,
+                msg,
             } => {
+                self.trace_receive(to, msg, format!("poll from {}", node_name(from)));
                 self.read(to);
                 self.nodes[to as usize].hlc_receive(hlc);
                 let (t2, t3) = if self.nodes[to as usize].liar {
@@ -982,6 +1051,7 @@ impl DriftLab {
                     (t, t)
                 };
                 let hlc = self.nodes[to as usize].hlc_now();
+                let msg = self.trace_send(to, format!("time to {}", node_name(from)));
                 let reply = Event::Response {
                     server: to,
                     client: from,
@@ -990,6 +1060,7 @@ impl DriftLab {
                     t2,
                     t3,
                     hlc,
+                    msg,
                 };
                 self.sim.send(to, from, reply);
             }
@@ -1001,7 +1072,9 @@ impl DriftLab {
                 t2,
                 t3,
                 hlc,
+                msg,
             } => {
+                self.trace_receive(client, msg, format!("time from {}", node_name(server)));
                 let t4 = self.read(client);
                 let n = &mut self.nodes[client as usize];
                 n.hlc_receive(hlc);
@@ -1023,7 +1096,13 @@ impl DriftLab {
                     self.finish_round(node);
                 }
             }
-            Event::Correction { node, delta, hlc } => {
+            Event::Correction {
+                node,
+                delta,
+                hlc,
+                msg,
+            } => {
+                self.trace_receive(node, msg, format!("delta {:+.3} ms", delta * 1e3));
                 self.read(node);
                 self.nodes[node as usize].hlc_receive(hlc);
                 if self.nodes[node as usize].liar {
@@ -1060,6 +1139,7 @@ impl DriftLab {
         for to in targets {
             let t1 = self.read(node);
             let hlc = self.nodes[node as usize].hlc_now();
+            let msg = self.trace_send(node, format!("poll {}", node_name(to)));
             self.sim.send(
                 node,
                 to,
@@ -1069,6 +1149,7 @@ impl DriftLab {
                     round: id,
                     t1,
                     hlc,
+                    msg,
                 },
             );
         }
@@ -1156,6 +1237,10 @@ impl DriftLab {
                 adjustment = Some(self.apply(leader, delta));
             } else {
                 let hlc = self.nodes[leader as usize].hlc_now();
+                let msg = self.trace_send(
+                    leader,
+                    format!("delta {:+.3} ms to {}", delta * 1e3, node_name(n)),
+                );
                 self.sim.send(
                     leader,
                     n,
@@ -1163,6 +1248,7 @@ impl DriftLab {
                         node: n,
                         delta,
                         hlc,
+                        msg,
                     },
                 );
             }
@@ -1725,6 +1811,56 @@ mod tests {
         assert!((10..20).contains(&lab.snapshots().len()));
         assert!(lab.events().len() < 20);
         assert_eq!(lab.snapshots().last().unwrap().at, SimTime::from_secs(1000));
+    }
+
+    /// Berkeley with 3 nodes every 20 s over a 70 s run: rounds at 20, 40 and 60 s. Each
+    /// round is 2 polls, 2 answers and 2 corrections (the leader corrects itself locally):
+    /// 6 messages, all delivered within 45 ms (3 × 15 ms), so 18 sends and 18 receives.
+    #[test]
+    fn a_berkeley_run_records_a_legal_trace_of_its_messages() {
+        let mut c = DriftConfig::new(3, 50.0);
+        c.jumps = vec![JumpAt {
+            at: SimTime::from_secs(30),
+            node: 2,
+            delta: -0.5,
+        }];
+        let lab = run(c, 70);
+        let trace = lab.trace();
+        assert!(crate::trace::validate(trace).is_empty());
+        let count = |f: fn(&crate::trace::EventKind) -> bool| {
+            trace.events().iter().filter(|e| f(&e.kind)).count()
+        };
+        use crate::trace::EventKind as K;
+        assert_eq!(count(|k| matches!(k, K::Send { .. })), 18);
+        assert_eq!(count(|k| matches!(k, K::Receive { .. })), 18);
+        // The jump (slewing: no backward step from corrections).
+        assert_eq!(count(|k| matches!(k, K::Local)), 1);
+        assert_eq!(trace.node_name(0), "A");
+        // Every receive is at a later true time than its send.
+        for edge in trace.message_edges() {
+            let at = |id| trace.event(id).unwrap().physical_ms.unwrap();
+            assert!(at(edge.receive) > at(edge.send));
+        }
+        assert!(!lab.trace_full());
+    }
+
+    #[test]
+    fn the_trace_stops_growing_at_its_cap_and_stays_legal() {
+        let mut c = DriftConfig::new(4, 50.0);
+        c.sync = SyncAlgorithm::Ntp;
+        c.adaptive_poll = false;
+        c.interval = Duration::from_secs(1);
+        let lab = run(c, 600);
+        assert!(lab.trace_full());
+        let trace = lab.trace();
+        let sends_and_locals = trace
+            .events()
+            .iter()
+            .filter(|e| !matches!(e.kind, crate::trace::EventKind::Receive { .. }))
+            .count();
+        assert_eq!(sends_and_locals, TRACE_CAP);
+        assert!(trace.len() <= 2 * TRACE_CAP);
+        assert!(crate::trace::validate(trace).is_empty());
     }
 
     #[test]

@@ -109,3 +109,38 @@ async fn drift_page_renders_and_its_chart_moves() {
     }
     tab.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the built front end and Chromium: run through `make test`"]
+async fn drift_page_opens_its_sync_messages_in_the_diagram_view() {
+    let server = TestServer::start_with_built_app().await;
+    let mut browser = Browser::start().await;
+    let tab = browser.open(&server.url("/#/drift")).await;
+    tab.wait_for_css("section.drift h1").await;
+    // Wait for a Berkeley round, so the trace holds messages.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !tab.text(".events").await.contains("SYNC EVENT (Berkeley") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no sync event in the log"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tab.client
+        .find(Locator::Css("button.open-trace"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let text = tab
+        .wait_for_css("#mermaid-out svg[aria-roledescription='sequence']")
+        .await;
+    assert!(text.contains("poll"), "Mermaid drew {text:?}");
+    tab.wait_for_css("#space-time-out svg.space-time line.message")
+        .await;
+    let findings = tab.text("#trace-findings").await;
+    assert!(findings.contains("every clock is legal"), "{findings}");
+    tab.close().await;
+    server.stop().await;
+}

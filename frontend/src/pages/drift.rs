@@ -11,7 +11,7 @@ use std::{
 };
 
 use chronoscope::{
-    drift_lab::{node_name, DriftConfig, DriftLab, SyncAlgorithm},
+    drift_lab::{node_name, DriftConfig, DriftLab, SyncAlgorithm, TRACE_CAP},
     physical_clock::AdjustPolicy,
     protocol::{ClientFrame, ServerFrame, MAX_PROBE_DELAY_MS},
     sim::Latency,
@@ -23,6 +23,7 @@ use chronoscope::{
 };
 use leptos::prelude::*;
 
+use super::trace::open_in_trace_view;
 use crate::connection::Relay;
 
 /// Wall-clock period of the animation.
@@ -464,6 +465,15 @@ pub fn Drift() -> impl IntoView {
                     "step"
                 </button>
                 <button on:click=move |_| rebuild()>"reset"</button>
+                <button
+                    class="open-trace"
+                    title=format!(
+                        "the sync messages as a space-time diagram (the first {TRACE_CAP} sends and steps since reset)"
+                    )
+                    on:click=move |_| lab.with_value(|l| open_in_trace_view(l.trace()))
+                >
+                    "Open trace"
+                </button>
                 <span class="error">{move || error.get()}</span>
             </div>
             <div class="drift-grid">

@@ -5,10 +5,9 @@ use chronoscope::lamport_lab::{
     analyse, observations, plot_clocks, plot_queues, simulate, Experiment, LabConfig, LabRun,
     LogEntry,
 };
-use chronoscope::trace::shiviz;
 use leptos::prelude::*;
 
-use super::trace::TRACE_STORAGE_KEY;
+use super::trace::open_in_trace_view;
 
 /// Playback frame interval, ms.
 const FRAME_MS: u64 = 100;
@@ -157,11 +156,11 @@ pub fn LamportLab() -> impl IntoView {
         })
     };
     let open_trace = move |_| {
-        let text = run.with_untracked(|r| r.as_ref().map(|r| shiviz::export(&r.trace)));
-        if let (Some(text), Ok(Some(storage))) = (text, window().local_storage()) {
-            let _ = storage.set_item(TRACE_STORAGE_KEY, &text);
-            let _ = window().location().set_hash("#/trace");
-        }
+        run.with_untracked(|r| {
+            if let Some(r) = r {
+                open_in_trace_view(&r.trace);
+            }
+        });
     };
 
     view! {
