@@ -30,6 +30,16 @@
 //! stored, so its log is a causal order. A reloaded tab that got its replica id back receives
 //! its *own* earlier messages in the catch-up; the session adopts them as its own broadcasts
 //! ([`HoldBackQueue::stamp_send`]) so its next message continues its sequence.
+//!
+//! ## Trace
+//! The session records the tab's view of the causal multicast as a [`Trace`]
+//! ([`EditorSession::trace`]): each own broadcast is a send on this replica's line; each
+//! delivered remote message is a send on its sender's line (the first time it is seen) and a
+//! receive here. A remote send's clocks are derived from the message's vector clock — it comes
+//! after every recorded broadcast the clock says its sender had delivered — so the trace is
+//! legal ([`crate::trace::validate`] finds nothing) and its happened-before is the causal order
+//! the hold-back queue enforced. The payload carries no send time, so a remote send is stamped
+//! with the time its delivery was recorded here. Recording stops at [`TRACE_CAP`] events.
 
 use std::collections::BTreeMap;
 
@@ -37,8 +47,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::causal::{CausalError, CausalMessage, DeliveryRecord, Dependency, HoldBackQueue};
 use crate::text::{Patch, TextDoc, TextError, TextOp};
+use crate::trace::{Event, EventId, EventKind, MessageId, Trace, VectorTimestamp};
 use crate::vector_clock::VectorClock;
 use crate::NodeId;
+
+/// At most this many events are recorded in an editor session's trace (a delivered message
+/// adds two, so the trace may hold one more); later messages are not recorded, so a long
+/// session's trace stops growing.
+pub const TRACE_CAP: usize = 2000;
 
 /// The relay payload of one editor message: the sender's vector clock and the ops of one batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +146,10 @@ pub struct EditorSession {
     /// Broadcast messages the relay has not acknowledged, by seq, with their send time:
     /// re-sent after a reconnect.
     unacked: BTreeMap<u64, (f64, EditPayload)>,
+    /// The tab's view of the multicast: own broadcasts, remote sends and their deliveries.
+    trace: Trace,
+    /// The send event of each recorded broadcast, by (sender, seq).
+    traced_sends: BTreeMap<(NodeId, u64), EventId>,
 }
 
 impl EditorSession {
@@ -140,6 +160,8 @@ impl EditorSession {
             queue: HoldBackQueue::new(replica),
             batch: Vec::new(),
             unacked: BTreeMap::new(),
+            trace: Trace::new(),
+            traced_sends: BTreeMap::new(),
         }
     }
 
@@ -207,6 +229,7 @@ impl EditorSession {
         let ops = std::mem::take(&mut self.batch);
         let message = self.queue.send(ops, now_ms);
         let seq = message.seq();
+        self.trace_send(self.replica(), &message.clock, now_ms);
         let payload = EditPayload {
             c: message.clock,
             o: message.payload,
@@ -290,6 +313,7 @@ impl EditorSession {
         let mut patches = Vec::new();
         let mut refused = None;
         for m in delivered {
+            self.trace_delivery(&m, now_ms);
             for op in &m.payload {
                 // Causal delivery applied every dependency first; a refusal means the message
                 // itself is corrupt. The queue has delivered it: go on with the rest.
@@ -351,7 +375,85 @@ impl EditorSession {
         }
         self.doc = scratch;
         self.queue.stamp_send(now_ms);
+        self.trace_send(self.replica(), &payload.c, now_ms);
         Ok(patches)
+    }
+
+    /// The tab's trace of the causal multicast (see the module docs), time in ms on the
+    /// caller's clock. Only the first [`TRACE_CAP`] events are recorded.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Records the broadcast `(sender, clock[sender])` as a send on the sender's line, after
+    /// the sender's previous recorded event and after every recorded broadcast that `clock`
+    /// says the sender had delivered; its vector timestamp merges theirs. Returns the message
+    /// id, or `None` when the trace is full.
+    fn trace_send(
+        &mut self,
+        sender: NodeId,
+        clock: &VectorClock,
+        now_ms: f64,
+    ) -> Option<MessageId> {
+        let seq = clock.get(sender);
+        if let Some(&id) = self.traced_sends.get(&(sender, seq)) {
+            return self.trace.event(id).and_then(|e| e.kind.message());
+        }
+        if self.trace.len() >= TRACE_CAP {
+            return None;
+        }
+        let mut lamport = 0;
+        let mut vector = VectorTimestamp::new();
+        let mut merge = |e: &Event| {
+            lamport = lamport.max(e.lamport);
+            for (&n, &c) in &e.vector {
+                let entry = vector.entry(n).or_insert(0);
+                *entry = (*entry).max(c);
+            }
+        };
+        if let Some(last) = self.trace.last_event(sender) {
+            merge(last);
+        }
+        for (node, count) in clock.iter().filter(|&(n, _)| n != sender) {
+            // The latest recorded broadcast of `node` among the `count` the sender knew.
+            if let Some((_, &id)) = self
+                .traced_sends
+                .range((node, 1)..=(node, count))
+                .next_back()
+            {
+                merge(&self.trace.events()[id]);
+            }
+        }
+        vector.insert(sender, self.trace.lane(sender).len() as u64 + 1);
+        // A message id no earlier message has: every id is at most its send's event index.
+        let message = self.trace.len() as MessageId;
+        let id = self
+            .trace
+            .push(Event {
+                node: sender,
+                kind: EventKind::Send { message },
+                lamport: lamport + 1,
+                vector,
+                physical_ms: Some(now_ms),
+                label: format!("broadcast {sender}#{seq}"),
+            })
+            .expect("a fresh message id");
+        self.traced_sends.insert((sender, seq), id);
+        Some(message)
+    }
+
+    /// Records a delivered remote message: its send (if not yet recorded) and its receive here.
+    fn trace_delivery(&mut self, m: &CausalMessage<Vec<TextOp>>, now_ms: f64) {
+        // A send and its receive go in together, so the cap is checked for both at once.
+        if self.trace.len() >= TRACE_CAP {
+            return;
+        }
+        let seq = m.seq();
+        if let Some(message) = self.trace_send(m.sender, &m.clock, now_ms) {
+            let label = format!("deliver {}#{seq}", m.sender);
+            // The hold-back queue delivers each message once, and never our own.
+            let _ = self.trace.receive(self.replica(), message, now_ms, label);
+        }
     }
 
     /// The held messages, each with the broadcast it waits for and since when.
@@ -623,5 +725,128 @@ mod tests {
         assert_eq!(b.text(), "😀");
         send(&a, &m, &mut b, 1.0);
         assert_eq!(b.clock().get(1), 1);
+    }
+
+    /// The (node, kind, label) of every event, in recording order.
+    fn trace_events(s: &EditorSession) -> Vec<(NodeId, &'static str, String)> {
+        s.trace()
+            .events()
+            .iter()
+            .map(|e| {
+                let kind = match e.kind {
+                    EventKind::Local => "local",
+                    EventKind::Send { .. } => "send",
+                    EventKind::Receive { .. } => "receive",
+                };
+                (e.node, kind, e.label.clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn traces_record_the_tabs_view_of_the_multicast_and_validate() {
+        let (mut a, mut b, mut c) = (
+            EditorSession::new(1),
+            EditorSession::new(2),
+            EditorSession::new(3),
+        );
+        a.edit_utf16(0, 0, "hello").unwrap();
+        let m1 = a.flush(0.0).unwrap();
+        send(&a, &m1, &mut b, 1.0);
+        b.edit_utf16(5, 0, " world").unwrap();
+        let m2 = b.flush(2.0).unwrap();
+        // c gets m2 before m1: m2 is held (not traced) until m1 arrives.
+        send(&b, &m2, &mut c, 3.0);
+        assert!(c.trace().is_empty());
+        send(&a, &m1, &mut c, 10.0);
+        send(&b, &m2, &mut a, 11.0);
+        c.edit_utf16(0, 0, ">").unwrap();
+        let m3 = c.flush(12.0).unwrap();
+        send(&c, &m3, &mut a, 13.0);
+
+        for s in [&a, &b, &c] {
+            assert_eq!(crate::trace::validate(s.trace()), vec![], "{}", s.replica());
+        }
+        let own = |n: NodeId, seq: u64| (n, "send", format!("broadcast {n}#{seq}"));
+        let got =
+            |n: NodeId, from: NodeId, seq: u64| (n, "receive", format!("deliver {from}#{seq}"));
+        assert_eq!(
+            trace_events(&a),
+            vec![own(1, 1), own(2, 1), got(1, 2, 1), own(3, 1), got(1, 3, 1)]
+        );
+        assert_eq!(trace_events(&b), vec![own(1, 1), got(2, 1, 1), own(2, 1)]);
+        // c delivered m1 then the held m2, in causal order, then sent m3.
+        assert_eq!(
+            trace_events(&c),
+            vec![own(1, 1), got(3, 1, 1), own(2, 1), got(3, 2, 1), own(3, 1)]
+        );
+        // In c's trace b's broadcast comes after a's (b had delivered m1): happened-before.
+        let t = c.trace();
+        let (a_send, b_send) = (&t.events()[0], &t.events()[2]);
+        assert_eq!(a_send.vector, VectorTimestamp::from([(1, 1)]));
+        assert_eq!(b_send.vector, VectorTimestamp::from([(1, 1), (2, 1)]));
+        assert!(b_send.lamport > a_send.lamport);
+        // c's own send knows both deliveries; in a's trace c's send knows a's own send
+        // (c had delivered m1) and b's.
+        assert_eq!(
+            t.events()[4].vector,
+            VectorTimestamp::from([(1, 1), (2, 1), (3, 3)])
+        );
+        let c_send_at_a = &a.trace().events()[3];
+        assert_eq!(
+            c_send_at_a.vector,
+            VectorTimestamp::from([(1, 1), (2, 1), (3, 1)])
+        );
+        assert_eq!(c_send_at_a.physical_ms, Some(13.0));
+        // A duplicate delivery records nothing.
+        let before = c.trace().len();
+        send(&a, &m1, &mut c, 20.0);
+        assert_eq!(c.trace().len(), before);
+    }
+
+    #[test]
+    fn a_reloaded_replica_traces_its_adopted_messages_as_its_own_sends() {
+        let mut a = EditorSession::new(1);
+        let mut b = EditorSession::new(2);
+        a.edit_utf16(0, 0, "abc").unwrap();
+        let m1 = a.flush(0.0).unwrap();
+        send(&a, &m1, &mut b, 0.0);
+        b.edit_utf16(3, 0, "!").unwrap();
+        let m2 = b.flush(1.0).unwrap();
+        let mut a2 = EditorSession::new(1);
+        a2.receive(1, m1.seq, &m1.payload, 5.0).unwrap();
+        a2.receive(2, m2.seq, &m2.payload, 5.0).unwrap();
+        a2.receive(1, m1.seq, &m1.payload, 6.0).unwrap();
+        a2.edit_utf16(0, 0, "X").unwrap();
+        a2.flush(7.0).unwrap();
+        let kinds: Vec<_> = trace_events(&a2)
+            .into_iter()
+            .map(|(n, k, _)| (n, k))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![(1, "send"), (2, "send"), (1, "receive"), (1, "send")]
+        );
+        assert_eq!(crate::trace::validate(a2.trace()), vec![]);
+    }
+
+    #[test]
+    fn the_trace_stops_growing_at_its_cap() {
+        let mut a = EditorSession::new(1);
+        let mut b = EditorSession::new(2);
+        for i in 0..TRACE_CAP {
+            a.edit_utf16(0, 0, "x").unwrap();
+            let m = a.flush(i as f64).unwrap();
+            send(&a, &m, &mut b, i as f64);
+        }
+        assert_eq!(a.trace().len(), TRACE_CAP);
+        assert_eq!(b.trace().len(), TRACE_CAP);
+        b.edit_utf16(0, 0, "y").unwrap();
+        let m = b.flush(1e6).unwrap();
+        send(&b, &m, &mut a, 1e6);
+        assert_eq!(a.trace().len(), TRACE_CAP);
+        assert_eq!(b.trace().len(), TRACE_CAP);
+        assert_eq!(a.text(), b.text(), "the session goes on without recording");
+        assert_eq!(crate::trace::validate(b.trace()), vec![]);
     }
 }

@@ -230,3 +230,46 @@ async fn three_tabs_with_a_slow_link_hold_back_then_converge() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the built front end and Chromium: run through `make test`"]
+async fn editor_opens_its_causal_multicast_in_the_diagram_view() {
+    let server = TestServer::start_with_built_app().await;
+    let mut browser = Browser::start().await;
+    let url = server.url(&format!(
+        "/?room=editor-trace-e2e-{}#/editor",
+        std::process::id()
+    ));
+    let a = open_editor(&mut browser, &url).await;
+    let b = open_editor(&mut browser, &url).await;
+    type_at_end(&a, "hi").await;
+    eventually(WAIT, "a's edit reaches b", || async {
+        let v = value(&b).await;
+        if v == "hi" {
+            Ok(())
+        } else {
+            Err(v)
+        }
+    })
+    .await;
+    // b's trace holds a's broadcast and its delivery at b.
+    b.client
+        .find(Locator::Css("button.open-trace"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let text = b
+        .wait_for_css("#mermaid-out svg[aria-roledescription='sequence']")
+        .await;
+    assert!(text.contains("broadcast"), "Mermaid drew {text:?}");
+    b.wait_for_css("#space-time-out svg.space-time line.message")
+        .await;
+    let findings = b.text("#trace-findings").await;
+    assert!(findings.contains("every clock is legal"), "{findings}");
+    for tab in [a, b] {
+        tab.close().await;
+    }
+    server.stop().await;
+}

@@ -7,13 +7,14 @@
 
 use std::{cell::RefCell, rc::Rc, time::Duration};
 
-use chronoscope::editor::{diff_utf16, EditorError, EditorSession};
+use chronoscope::editor::{diff_utf16, EditorError, EditorSession, TRACE_CAP};
 use chronoscope::protocol::{ClientFrame, Link, ServerFrame};
 use chronoscope::text::{map_caret_utf16, Patch};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlTextAreaElement;
 
+use super::trace::open_in_trace_view;
 use crate::connection::{Connected, Relay};
 
 /// How long typing may run on before its batch goes out as one causal message, ms.
@@ -367,6 +368,19 @@ pub fn Editor() -> impl IntoView {
                             <span id="editor-clock" class="mono">{clock}</span>
                         </p>
                         <Presence relay=relay />
+                        <button
+                            class="open-trace"
+                            title=format!(
+                                "this tab's view of the causal multicast as a space-time diagram (the first {TRACE_CAP} events)"
+                            )
+                            on:click=move |_| {
+                                if let Some(trace) = state.with_session(|s| s.trace().clone()) {
+                                    open_in_trace_view(&trace);
+                                }
+                            }
+                        >
+                            "Open trace"
+                        </button>
                     </div>
                     <HoldBack state=state now=now />
                     <Unacked state=state now=now />
