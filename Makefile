@@ -97,8 +97,10 @@ unit-tests:
 wasm-check:
 	cargo check -p chronoscope --target wasm32-unknown-unknown
 
+# The browser tests are the workspace's only #[ignore]d tests; running them through the
+# workspace reuses the unit tests' build (same feature set) instead of rebuilding.
 browser-tests: dist
-	cargo test -p chronoscope-e2e -- --ignored --test-threads=1
+	cargo test --workspace -- --ignored --test-threads=1
 
 clean:
 	rm -rf dist target
