@@ -249,6 +249,31 @@ impl Tab {
             .unwrap_or_default()
     }
 
+    /// Click the first element matching `css`.
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element matches {css:?}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("cannot click {css:?}: {e}"));
+    }
+
+    /// After a page opened its trace in the space-time view (`#/trace`): wait for Mermaid's
+    /// sequence diagram and our SVG's slanted message arrows, check the validator found every
+    /// clock legal, and return the text of Mermaid's SVG.
+    pub async fn expect_legal_diagram(&self) -> String {
+        let mermaid = self
+            .wait_for_css("#mermaid-out svg[aria-roledescription='sequence']")
+            .await;
+        self.wait_for_css("#space-time-out svg.space-time line.message")
+            .await;
+        let findings = self.text("#trace-findings").await;
+        assert!(findings.contains("every clock is legal"), "{findings}");
+        mermaid
+    }
+
     /// Close the session (and its Chromium).
     pub async fn close(self) {
         let _ = self.client.close().await;

@@ -82,9 +82,7 @@ async fn lamport_lab_runs_and_opens_its_trace_in_the_diagram_view() {
         .click()
         .await
         .unwrap();
-    let text = tab
-        .wait_for_css("#mermaid-out svg[aria-roledescription='sequence']")
-        .await;
+    let text = tab.expect_legal_diagram().await;
     assert!(text.contains("M0"), "Mermaid drew {text:?}");
     tab.close().await;
     server.stop().await;
