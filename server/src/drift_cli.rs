@@ -10,7 +10,6 @@ use chronoscope::{
     },
     physical_clock::AdjustPolicy,
     sim::{Latency, SimTime},
-    sync::marzullo::Chimer,
     NodeId,
 };
 use clap::{Args, ValueEnum};
@@ -394,15 +393,7 @@ fn chrony_table(stats: &[NodeStats]) -> String {
         "TT✗"
     );
     for (i, s) in stats.iter().enumerate() {
-        let status = if s.liar {
-            "liar"
-        } else {
-            match s.verdict {
-                Some(Chimer::Falseticker) => "falseticker",
-                Some(Chimer::Truechimer) => "selected",
-                None => "-",
-            }
-        };
+        let status = s.status().unwrap_or("-");
         let _ = writeln!(
             out,
             "{:<5} {:>12} {:>12} {:>11} {:>11} {:>11} {:>9} {:>9} {:>8} {:>12} {:>5} {:>5} {:>9} {:>16} {:>4}",

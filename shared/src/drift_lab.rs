@@ -420,6 +420,20 @@ pub struct NodeStats {
     pub truetime_misses: u64,
 }
 
+impl NodeStats {
+    /// The chrony-like status word: `liar`, `falseticker` or `selected`; `None` before any
+    /// NTP selection has judged the node.
+    pub fn status(&self) -> Option<&'static str> {
+        if self.liar {
+            return Some("liar");
+        }
+        self.verdict.map(|v| match v {
+            Chimer::Falseticker => "falseticker",
+            Chimer::Truechimer => "selected",
+        })
+    }
+}
+
 /// A summary of a finished run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Summary {

@@ -649,8 +649,9 @@ mod tests {
         assert!(a.resend().is_empty());
     }
 
-    #[test]
-    fn a_reloaded_replica_adopts_its_own_messages_from_the_catch_up() {
+    /// Replica 1 types "abc", replica 2 appends "!": the relay's log is `[m1, m2]`. Returns
+    /// replica 2 and the two messages.
+    fn two_message_log() -> (EditorSession, Outgoing, Outgoing) {
         let mut a = EditorSession::new(1);
         let mut b = EditorSession::new(2);
         a.edit_utf16(0, 0, "abc").unwrap();
@@ -658,6 +659,12 @@ mod tests {
         send(&a, &m1, &mut b, 0.0);
         b.edit_utf16(3, 0, "!").unwrap();
         let m2 = b.flush(1.0).unwrap();
+        (b, m1, m2)
+    }
+
+    #[test]
+    fn a_reloaded_replica_adopts_its_own_messages_from_the_catch_up() {
+        let (mut b, m1, m2) = two_message_log();
         // the relay's log: m1, m2; a reloads and keeps replica id 1
         let mut a2 = EditorSession::new(1);
         a2.receive(1, m1.seq, &m1.payload, 5.0).unwrap();
@@ -806,13 +813,7 @@ mod tests {
 
     #[test]
     fn a_reloaded_replica_traces_its_adopted_messages_as_its_own_sends() {
-        let mut a = EditorSession::new(1);
-        let mut b = EditorSession::new(2);
-        a.edit_utf16(0, 0, "abc").unwrap();
-        let m1 = a.flush(0.0).unwrap();
-        send(&a, &m1, &mut b, 0.0);
-        b.edit_utf16(3, 0, "!").unwrap();
-        let m2 = b.flush(1.0).unwrap();
+        let (_b, m1, m2) = two_message_log();
         let mut a2 = EditorSession::new(1);
         a2.receive(1, m1.seq, &m1.payload, 5.0).unwrap();
         a2.receive(2, m2.seq, &m2.payload, 5.0).unwrap();

@@ -15,10 +15,7 @@ use chronoscope::{
     physical_clock::AdjustPolicy,
     protocol::{ClientFrame, ServerFrame, MAX_PROBE_DELAY_MS},
     sim::Latency,
-    sync::{
-        marzullo::Chimer,
-        ntp::{ClockFilter, Exchange},
-    },
+    sync::ntp::{ClockFilter, Exchange},
     NodeId,
 };
 use leptos::prelude::*;
@@ -316,15 +313,7 @@ pub fn Drift() -> impl IntoView {
                 .into_iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let status = if s.liar {
-                        "liar"
-                    } else {
-                        match s.verdict {
-                            Some(Chimer::Falseticker) => "falseticker",
-                            Some(Chimer::Truechimer) => "selected",
-                            None => "–",
-                        }
-                    };
+                    let status = s.status().unwrap_or("–");
                     let opt = |v: Option<f64>, k: f64, u: &str| {
                         v.map_or("–".to_owned(), |v| format!("{:.3} {u}", v * k))
                     };
