@@ -1,8 +1,6 @@
 //! The replicated document: run-length-encoded items in leaves of a two-level order-statistic
 //! tree (leaf weights in Fenwick trees), plus an id index (replica, seq) → leaf.
 
-use std::collections::BTreeMap;
-
 use super::fenwick::Fenwick;
 use super::op::{CharId, Patch, TextOp};
 use super::TextError;
@@ -92,8 +90,10 @@ struct Agent {
     content: Vec<char>,
     /// Seqs of its characters outside the BMP (two UTF-16 code units), ascending.
     astral: Vec<u32>,
-    /// Id index: start seq → (end seq, leaf arena id), disjoint ranges covering `0..content.len()`.
-    index: BTreeMap<u32, (u32, u32)>,
+    /// Id index: the leaf arena id holding each of its characters, by seq (one `u32` per
+    /// character, so a lookup is one load; a leaf split rewrites the entries of the spans it
+    /// moves).
+    leaf_of: Vec<u32>,
 }
 
 /// A position in the item sequence (tombstones included): leaf order index, span index, offset
@@ -125,10 +125,8 @@ pub struct TextDoc {
     leaves: Vec<Leaf>,
     /// Leaf ids in document order.
     order: Vec<u32>,
-    /// Visible chars per leaf, by order index.
-    chars: Fenwick,
-    /// Visible UTF-16 code units per leaf, by order index.
-    units: Fenwick,
+    /// Visible `[chars, UTF-16 code units]` per leaf, by order index.
+    weights: Fenwick,
     /// Known replicas; index 0 is this one.
     agents: Vec<Agent>,
     /// Typing cursor: the char position right after the last local insert and the span (leaf
@@ -151,8 +149,7 @@ impl TextDoc {
                 units: 0,
             }],
             order: vec![0],
-            chars: Fenwick::build([0].into_iter()),
-            units: Fenwick::build([0].into_iter()),
+            weights: Fenwick::build([[0, 0]].into_iter()),
             agents: vec![Agent::new(replica)],
             typing: None,
         }
@@ -165,12 +162,12 @@ impl TextDoc {
 
     /// Length of the visible text in chars (Unicode scalar values).
     pub fn len_chars(&self) -> usize {
-        self.chars.prefix(self.order.len()) as usize
+        self.weights.total()[0] as usize
     }
 
     /// Length of the visible text in UTF-16 code units.
     pub fn len_utf16(&self) -> usize {
-        self.units.prefix(self.order.len()) as usize
+        self.weights.total()[1] as usize
     }
 
     /// Whether the visible text is empty.
@@ -342,8 +339,7 @@ impl TextDoc {
         if pos_utf16 == len16 {
             return Ok(self.len_chars());
         }
-        let (oi, base16) = self.units.find(pos_utf16 as u32);
-        let mut chars = self.chars.prefix(oi);
+        let (oi, [mut chars, base16]) = self.weights.find(1, pos_utf16 as u32);
         let mut rem = pos_utf16 as u32 - base16;
         for span in &self.leaves[self.order[oi] as usize].spans {
             if span.deleted {
@@ -677,8 +673,11 @@ impl TextDoc {
         for j in oi as usize + 2..self.order.len() {
             self.leaves[self.order[j] as usize].order = j as u32;
         }
-        self.chars = Fenwick::build(self.order.iter().map(|&l| self.leaves[l as usize].chars));
-        self.units = Fenwick::build(self.order.iter().map(|&l| self.leaves[l as usize].units));
+        let leaves = &self.leaves;
+        self.weights.rebuild(self.order.iter().map(|&l| {
+            let leaf = &leaves[l as usize];
+            [leaf.chars, leaf.units]
+        }));
         true
     }
 
@@ -686,8 +685,7 @@ impl TextDoc {
         let leaf = &mut self.leaves[self.order[oi as usize] as usize];
         leaf.chars = (leaf.chars as i64 + chars) as u32;
         leaf.units = (leaf.units as i64 + units) as u32;
-        self.chars.add(oi as usize, chars);
-        self.units.add(oi as usize, units);
+        self.weights.add(oi as usize, chars, units);
     }
 
     // ------------------------------------------------------------------ lookups
@@ -738,7 +736,7 @@ impl TextDoc {
 
     /// The position of the visible char number `p` (< length).
     fn find_visible(&self, p: u32) -> Pos {
-        let (oi, base) = self.chars.find(p);
+        let (oi, [base, _]) = self.weights.find(0, p);
         let mut rem = p - base;
         for (si, span) in self.leaf_at(oi as u32).spans.iter().enumerate() {
             if !span.deleted {
@@ -760,8 +758,7 @@ impl TextDoc {
         if p == END {
             return (self.len_chars() as u32, self.len_utf16() as u32);
         }
-        let mut chars = self.chars.prefix(p.oi as usize);
-        let mut units = self.units.prefix(p.oi as usize);
+        let [mut chars, mut units] = self.weights.prefix(p.oi as usize);
         let spans = &self.leaf_at(p.oi).spans;
         for span in &spans[..p.si as usize] {
             chars += span.visible();
@@ -777,12 +774,7 @@ impl TextDoc {
 
     /// Where the (known) item `id` is.
     fn locate(&self, id: Iid) -> Pos {
-        let (_, &(end, lid)) = self.agents[id.agent as usize]
-            .index
-            .range(..=id.seq)
-            .next_back()
-            .expect("id index covers every known id");
-        debug_assert!(id.seq < end);
+        let lid = self.agents[id.agent as usize].leaf_of[id.seq as usize];
         let leaf = &self.leaves[lid as usize];
         for (si, s) in leaf.spans.iter().enumerate() {
             if s.id.agent == id.agent && s.id.seq <= id.seq && id.seq < s.id.seq + s.len {
@@ -854,8 +846,7 @@ impl TextDoc {
             let c: u32 = leaf.spans.iter().map(Span::visible).sum();
             let u: u32 = leaf.spans.iter().map(Span::visible16).sum();
             assert_eq!((leaf.chars, leaf.units), (c, u), "leaf counts");
-            assert_eq!(self.chars.prefix(oi), chars, "fenwick chars");
-            assert_eq!(self.units.prefix(oi), units, "fenwick units");
+            assert_eq!(self.weights.prefix(oi), [chars, units], "fenwick weights");
             chars += c;
             units += u;
             for (si, s) in leaf.spans.iter().enumerate() {
@@ -876,13 +867,7 @@ impl TextDoc {
             }
         }
         for a in &self.agents {
-            let mut next = 0;
-            for (&start, &(end, _)) in &a.index {
-                assert_eq!(start, next, "id index is contiguous");
-                assert!(end > start);
-                next = end;
-            }
-            assert_eq!(next as usize, a.content.len(), "id index covers content");
+            assert_eq!(a.leaf_of.len(), a.content.len(), "id index covers content");
         }
     }
 }
@@ -893,16 +878,21 @@ impl Agent {
             replica,
             content: Vec::new(),
             astral: Vec::new(),
-            index: BTreeMap::new(),
+            leaf_of: Vec::new(),
         }
     }
 
     /// Appends inserted text; returns its length in chars and UTF-16 units.
     fn push_text(&mut self, text: &str) -> (u32, u32) {
         let start = self.content.len() as u32;
+        self.content.reserve(text.len());
         self.content.extend(text.chars());
         let n = self.content.len() as u32 - start;
         let mut n16 = n;
+        // Only a 4-byte UTF-8 sequence (lead byte 0xF0..) is outside the BMP.
+        if !text.bytes().any(|b| b >= 0xF0) {
+            return (n, n16);
+        }
         for (k, c) in self.content[start as usize..].iter().enumerate() {
             if c.len_utf16() == 2 {
                 self.astral.push(start + k as u32);
@@ -914,36 +904,12 @@ impl Agent {
 
     /// Records that the new ids `seq .. seq + n` live in leaf `lid`.
     fn index_append(&mut self, seq: u32, n: u32, lid: u32) {
-        if let Some(mut last) = self.index.last_entry() {
-            let (end, l) = last.get_mut();
-            if *end == seq && *l == lid {
-                *end += n;
-                return;
-            }
-        }
-        self.index.insert(seq, (seq + n, lid));
+        debug_assert_eq!(self.leaf_of.len(), seq as usize);
+        self.leaf_of.resize(self.leaf_of.len() + n as usize, lid);
     }
 
     /// Records that the known ids `start .. end` now live in leaf `lid`.
     fn index_move(&mut self, start: u32, end: u32, lid: u32) {
-        if let Some(v) = self.index.get_mut(&start) {
-            if v.0 == end {
-                v.1 = lid;
-                return;
-            }
-        }
-        let (&k, &(e, l)) = self.index.range(..=start).next_back().expect("known id");
-        if k < start {
-            self.index.insert(k, (start, l));
-            self.index.insert(start, (e, l));
-        }
-        let (&k, &(e, l)) = self.index.range(..end).next_back().expect("known id");
-        if e > end {
-            self.index.insert(k, (end, l));
-            self.index.insert(end, (e, l));
-        }
-        for (_, v) in self.index.range_mut(start..end) {
-            v.1 = lid;
-        }
+        self.leaf_of[start as usize..end as usize].fill(lid);
     }
 }

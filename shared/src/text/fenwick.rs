@@ -1,57 +1,76 @@
 //! A Fenwick (binary indexed) tree of leaf weights: prefix sums and "which leaf holds
 //! position p" in O(log n) (Fenwick, *A new data structure for cumulative frequency tables*,
-//! 1994).
+//! 1994). Each weight is a pair — visible chars and visible UTF-16 code units — kept in one
+//! tree so a lookup or an update walks the tree once for both.
 
-/// Prefix sums over a fixed-length array of `u32` weights (wrapping arithmetic inside; every
+/// Prefix sums over an array of `[chars, units]` weights (wrapping arithmetic inside; every
 /// prefix sum of the represented array is a true, non-negative count).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Fenwick {
     /// 1-based implicit tree; `tree[0]` unused.
-    tree: Vec<u32>,
+    tree: Vec<[u32; 2]>,
 }
 
 impl Fenwick {
     /// Builds the tree over `weights` in O(n).
-    pub(crate) fn build(weights: impl Iterator<Item = u32>) -> Self {
-        let mut tree = vec![0u32];
-        tree.extend(weights);
-        let n = tree.len() - 1;
+    pub(crate) fn build(weights: impl Iterator<Item = [u32; 2]>) -> Self {
+        let mut f = Fenwick { tree: Vec::new() };
+        f.rebuild(weights);
+        f
+    }
+
+    /// Rebuilds the tree over `weights` in O(n), reusing its allocation.
+    pub(crate) fn rebuild(&mut self, weights: impl Iterator<Item = [u32; 2]>) {
+        self.tree.clear();
+        self.tree.push([0, 0]);
+        self.tree.extend(weights);
+        let n = self.tree.len() - 1;
         for i in 1..=n {
             let parent = i + (i & i.wrapping_neg());
             if parent <= n {
-                tree[parent] = tree[parent].wrapping_add(tree[i]);
+                let [c, u] = self.tree[i];
+                let p = &mut self.tree[parent];
+                p[0] = p[0].wrapping_add(c);
+                p[1] = p[1].wrapping_add(u);
             }
         }
-        Fenwick { tree }
     }
 
-    /// Adds `delta` (which may be negative) to weight `i`.
-    pub(crate) fn add(&mut self, i: usize, delta: i64) {
-        let d = delta as u32;
+    /// Adds `chars` and `units` (either may be negative) to weight `i`.
+    pub(crate) fn add(&mut self, i: usize, chars: i64, units: i64) {
+        let (dc, du) = (chars as u32, units as u32);
         let mut i = i + 1;
         while i < self.tree.len() {
-            self.tree[i] = self.tree[i].wrapping_add(d);
+            let t = &mut self.tree[i];
+            t[0] = t[0].wrapping_add(dc);
+            t[1] = t[1].wrapping_add(du);
             i += i & i.wrapping_neg();
         }
     }
 
-    /// The sum of weights `0..i`.
-    pub(crate) fn prefix(&self, i: usize) -> u32 {
-        let mut sum = 0u32;
+    /// The sums of weights `0..i`: `[chars, units]`.
+    pub(crate) fn prefix(&self, i: usize) -> [u32; 2] {
+        let mut sum = [0u32, 0];
         let mut i = i;
         while i > 0 {
-            sum = sum.wrapping_add(self.tree[i]);
+            sum[0] = sum[0].wrapping_add(self.tree[i][0]);
+            sum[1] = sum[1].wrapping_add(self.tree[i][1]);
             i &= i - 1;
         }
         sum
     }
 
-    /// The leaf holding position `p` (`p` < total): the smallest `i` with
-    /// `prefix(i + 1) > p`, and `prefix(i)`.
-    pub(crate) fn find(&self, p: u32) -> (usize, u32) {
+    /// The sum of all weights.
+    pub(crate) fn total(&self) -> [u32; 2] {
+        self.prefix(self.tree.len() - 1)
+    }
+
+    /// The leaf holding position `p` of component `k` (0: chars, 1: units; `p` < total): the
+    /// smallest `i` with `prefix(i + 1)[k] > p`, and `prefix(i)` (both components).
+    pub(crate) fn find(&self, k: usize, p: u32) -> (usize, [u32; 2]) {
         let n = self.tree.len() - 1;
         let mut pos = 0usize;
-        let mut rem = p;
+        let mut base = [0u32, 0];
         let mut step = if n == 0 {
             0
         } else {
@@ -59,13 +78,14 @@ impl Fenwick {
         };
         while step > 0 {
             let next = pos + step;
-            if next <= n && self.tree[next] <= rem {
+            if next <= n && base[k].wrapping_add(self.tree[next][k]) <= p {
                 pos = next;
-                rem -= self.tree[next];
+                base[0] = base[0].wrapping_add(self.tree[next][0]);
+                base[1] = base[1].wrapping_add(self.tree[next][1]);
             }
             step >>= 1;
         }
-        (pos, p - rem)
+        (pos, base)
     }
 }
 
@@ -76,20 +96,27 @@ mod tests {
     #[test]
     fn prefix_and_find_agree_with_a_plain_scan() {
         let weights = [3u32, 0, 5, 1, 0, 0, 7, 2, 4];
-        let mut f = Fenwick::build(weights.iter().copied());
+        let pairs = |w: &[u32]| w.iter().map(|&c| [c, 2 * c + 1]).collect::<Vec<_>>();
+        let mut f = Fenwick::build(pairs(&weights).into_iter());
         let mut w = weights.to_vec();
-        f.add(4, 6);
+        f.add(4, 6, 12);
         w[4] += 6;
-        f.add(2, -5);
+        f.add(2, -5, -10);
         w[2] -= 5;
-        let total: u32 = w.iter().sum();
+        let ws = pairs(&w);
+        let sum = |ws: &[[u32; 2]]| ws.iter().fold([0, 0], |[a, b], [c, u]| [a + c, b + u]);
+        assert_eq!(f.total(), sum(&ws));
         for i in 0..=w.len() {
-            assert_eq!(f.prefix(i), w[..i].iter().sum::<u32>());
+            assert_eq!(f.prefix(i), sum(&ws[..i]));
         }
-        for p in 0..total {
-            let (i, base) = f.find(p);
-            assert_eq!(base, w[..i].iter().sum::<u32>());
-            assert!(base <= p && p < base + w[i], "p={p} i={i}");
+        for k in 0..2 {
+            for p in 0..f.total()[k] {
+                let (i, base) = f.find(k, p);
+                assert_eq!(base, sum(&ws[..i]));
+                assert!(base[k] <= p && p < base[k] + ws[i][k], "k={k} p={p} i={i}");
+            }
         }
+        f.rebuild(pairs(&weights).into_iter());
+        assert_eq!(f.total(), sum(&pairs(&weights)));
     }
 }

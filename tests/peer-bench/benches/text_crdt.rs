@@ -245,8 +245,16 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
     let name = args.next().unwrap_or_else(|| "automerge-paper".to_owned());
     let reps: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(5);
-    let only_ours = args.next().as_deref() == Some("ours");
+    let mode = args.next();
+    let only_ours = mode.as_deref() == Some("ours");
     let (patches, end) = load(&name);
+    if mode.as_deref() == Some("ours-merge") {
+        // For a profiler: our merge alone, `reps` times.
+        let (_, ops) = ours_local(&patches);
+        let m = measure(reps, || ours_merge(&ops), |d| assert_eq!(d.text(), end));
+        println!("ours: merge {:.2} ms {:.2} MiB", ms(m.time), mib(m.peak));
+        return;
+    }
     if only_ours {
         // Quick loop for tuning our implementation alone.
         let l = measure(
