@@ -194,25 +194,12 @@ impl EditorSession {
         self.doc.utf16_to_char(pos)?;
         self.doc.utf16_to_char(pos + delete)?;
         if delete > 0 {
-            for op in self.doc.delete_utf16(pos, delete)? {
-                self.push_local(op);
-            }
+            self.doc.delete_utf16_into(pos, delete, &mut self.batch)?;
         }
         if !insert.is_empty() {
-            let op = self.doc.insert_utf16(pos, insert)?;
-            self.push_local(op);
+            self.doc.insert_utf16_into(pos, insert, &mut self.batch)?;
         }
         Ok(())
-    }
-
-    fn push_local(&mut self, op: TextOp) {
-        if !self
-            .batch
-            .last_mut()
-            .is_some_and(|last| last.try_merge(&op))
-        {
-            self.batch.push(op);
-        }
     }
 
     /// How many ops wait in the open batch.

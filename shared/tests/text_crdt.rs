@@ -42,6 +42,8 @@ fn load_trace(name: &str) -> Trace {
 /// both against `endContent`; returns the ops.
 fn replay(name: &str) -> Vec<TextOp> {
     let trace = load_trace(name);
+    // Twice: ops returned one by one and merged with `try_merge`, and ops merged in place in
+    // an outbox (`insert_into`/`delete_into`); both must give the same ops.
     let mut local = TextDoc::new(1);
     let mut ops: Vec<TextOp> = Vec::new();
     let mut push = |op: TextOp| {
@@ -49,6 +51,8 @@ fn replay(name: &str) -> Vec<TextOp> {
             ops.push(op);
         }
     };
+    let mut local_into = TextDoc::new(1);
+    let mut outbox: Vec<TextOp> = Vec::new();
     for txn in &trace.txns {
         for (pos, del, ins) in &txn.patches {
             if *del > 0 {
@@ -57,14 +61,52 @@ fn replay(name: &str) -> Vec<TextOp> {
                     .unwrap()
                     .into_iter()
                     .for_each(&mut push);
+                local_into.delete_into(*pos, *del, &mut outbox).unwrap();
             }
             if !ins.is_empty() {
                 push(local.insert(*pos, ins).unwrap());
+                local_into.insert_into(*pos, ins, &mut outbox).unwrap();
             }
         }
     }
     local.check_invariants();
     assert_eq!(local.text(), trace.end_content, "{name}: local replay");
+    local_into.check_invariants();
+    assert_eq!(
+        local_into.text(),
+        trace.end_content,
+        "{name}: local replay, outbox"
+    );
+    // Greedy merging is not confluent for deletes (merging a delete's pieces before or after
+    // the outbox's last op can leave one more or one fewer op), so compare effects.
+    let mut remote_into = TextDoc::new(2);
+    for op in &outbox {
+        remote_into.apply_remote_quiet(op).unwrap();
+    }
+    assert_eq!(
+        remote_into.text(),
+        trace.end_content,
+        "{name}: remote replay, outbox"
+    );
+    let inserts = |ops: &[TextOp]| {
+        ops.iter()
+            .filter(|o| matches!(o, TextOp::Insert { .. }))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(inserts(&outbox), inserts(&ops), "{name}: inserts");
+    let deleted = |ops: &[TextOp]| {
+        ops.iter()
+            .map(|o| {
+                if let TextOp::Delete { len, .. } = o {
+                    *len as usize
+                } else {
+                    0
+                }
+            })
+            .sum::<usize>()
+    };
+    assert_eq!(deleted(&outbox), deleted(&ops), "{name}: deleted chars");
     let mut remote = TextDoc::new(2);
     for op in &ops {
         remote.apply_remote_quiet(op).unwrap();
@@ -474,6 +516,49 @@ fn typing_a_word_is_one_op_on_the_wire() {
         .apply_remote(&serde_json::from_str(&json).unwrap())
         .unwrap();
     assert_eq!(other.text(), "he");
+}
+
+#[test]
+fn an_outbox_merges_only_what_it_holds() {
+    let mut d = TextDoc::new(3);
+    let mut other = TextDoc::new(4);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    // One run of typing split over two outboxes (the first flushed after "ab", then the run
+    // goes on in the second and back in the first): no op may claim characters it lacks.
+    d.insert_into(0, "ab", &mut a).unwrap();
+    d.insert_into(2, "c", &mut b).unwrap();
+    d.insert_into(3, "d", &mut a).unwrap();
+    d.insert_into(4, "é", &mut a).unwrap();
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(b.len(), 1);
+    for op in [&a[0], &b[0], &a[1]] {
+        other.apply_remote(op).unwrap();
+    }
+    assert_eq!(other.text(), "abcdé");
+    // Deletes merge backwards and forwards into the outbox's last op, not across others.
+    let mut c = Vec::new();
+    d.delete_into(4, 1, &mut c).unwrap();
+    d.delete_into(3, 1, &mut c).unwrap();
+    d.insert_into(3, "x", &mut c).unwrap();
+    d.delete_into(0, 1, &mut c).unwrap();
+    assert_eq!(c.len(), 3, "{c:?}");
+    assert_eq!(
+        c[0],
+        TextOp::Delete {
+            target: CharId { replica: 3, seq: 3 },
+            len: 2
+        }
+    );
+    for op in &c {
+        other.apply_remote(op).unwrap();
+    }
+    assert_eq!(other.text(), d.text());
+    assert_eq!(d.text(), "bcx");
+    assert_eq!(
+        d.insert_into(9, "y", &mut c),
+        Err(TextError::OutOfRange { pos: 9, len: 3 })
+    );
+    assert_eq!(c.len(), 3, "a refused edit leaves the outbox alone");
 }
 
 #[test]

@@ -9,6 +9,22 @@ use crate::NodeId;
 /// Most spans a leaf holds before it splits in two.
 const LEAF_CAP: usize = 64;
 
+/// Low bits of an id-index entry that hold a span-index hint (`LEAF_CAP` fits).
+const HINT_BITS: u32 = 7;
+const _: () = assert!(LEAF_CAP < 1 << HINT_BITS);
+
+/// An id-index entry: the leaf arena id, and where in the leaf the span holding the character
+/// was when the entry was written. Spans shift as neighbours are inserted or split, so the
+/// hint is only where [`TextDoc::locate`] starts looking.
+fn index_entry(lid: u32, si: u32) -> u32 {
+    assert!(
+        lid < 1 << (32 - HINT_BITS),
+        "text document exceeds {} leaves",
+        1u32 << (32 - HINT_BITS)
+    );
+    lid << HINT_BITS | si.min((1 << HINT_BITS) - 1)
+}
+
 /// A character id with the replica replaced by its dense index in [`TextDoc::agents`]
 /// (dense indices differ between replicas; only [`CharId`] travels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +42,26 @@ impl Iid {
     }
 }
 
+/// An optional [`Iid`] in 8 bytes, with no separate tag (a span is scanned and moved often, so
+/// its size matters): agent `u32::MAX` is "none" — the start or the end of the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Origin(Iid);
+
+impl Origin {
+    const NONE: Origin = Origin(Iid {
+        agent: u32::MAX,
+        seq: 0,
+    });
+
+    fn new(i: Option<Iid>) -> Origin {
+        i.map_or(Origin::NONE, Origin)
+    }
+
+    fn get(self) -> Option<Iid> {
+        (self.0.agent != u32::MAX).then_some(self.0)
+    }
+}
+
 /// A run of characters with consecutive ids inserted as one typing run: character `k > 0` has
 /// character `k - 1` as its left origin, and all share `origin_right`.
 #[derive(Debug, Clone)]
@@ -35,8 +71,8 @@ struct Span {
     len: u32,
     /// Length in UTF-16 code units.
     len16: u32,
-    origin_left: Option<Iid>,
-    origin_right: Option<Iid>,
+    origin_left: Origin,
+    origin_right: Origin,
     /// Tombstone: the characters stay in the sequence (others' origins point at them) but are
     /// not visible.
     deleted: bool,
@@ -65,7 +101,7 @@ impl Span {
         self.deleted == next.deleted
             && self.id.agent == next.id.agent
             && self.id.seq + self.len == next.id.seq
-            && next.origin_left == Some(self.last())
+            && next.origin_left == Origin(self.last())
             && next.origin_right == self.origin_right
     }
 }
@@ -90,9 +126,9 @@ struct Agent {
     content: Vec<char>,
     /// Seqs of its characters outside the BMP (two UTF-16 code units), ascending.
     astral: Vec<u32>,
-    /// Id index: the leaf arena id holding each of its characters, by seq (one `u32` per
-    /// character, so a lookup is one load; a leaf split rewrites the entries of the spans it
-    /// moves).
+    /// Id index: for each of its characters, by seq, the leaf arena id holding it and a hint
+    /// of its span's index there ([`index_entry`]; one `u32` per character, so a lookup is one
+    /// load; a leaf split rewrites the entries of the spans it moves).
     leaf_of: Vec<u32>,
 }
 
@@ -111,6 +147,24 @@ const END: Pos = Pos {
     si: 0,
     off: 0,
 };
+
+/// The ids of a local insert's op (its text is the caller's).
+struct InsertHead {
+    id: CharId,
+    origin_left: Option<CharId>,
+    origin_right: Option<CharId>,
+}
+
+impl InsertHead {
+    fn into_op(self, text: String) -> TextOp {
+        TextOp::Insert {
+            id: self.id,
+            origin_left: self.origin_left,
+            origin_right: self.origin_right,
+            text,
+        }
+    }
+}
 
 /// One replica of a shared text. Local edits return the [`TextOp`]s to broadcast; remote ops
 /// go in through [`TextDoc::apply_remote`] in causal order.
@@ -193,6 +247,31 @@ impl TextDoc {
 
     /// Inserts `text` at char position `pos` and returns the op to broadcast.
     pub fn insert(&mut self, pos: usize, text: &str) -> Result<TextOp, TextError> {
+        let head = self.insert_local(pos, text)?;
+        Ok(head.into_op(text.to_owned()))
+    }
+
+    /// [`TextDoc::insert`], with the op appended to `outbox` — or, when it continues the typing
+    /// run of the insert at the end of `outbox` ([`TextOp::try_merge`]), appended to that op's
+    /// text in place, so a burst of keystrokes costs no allocation per key.
+    pub fn insert_into(
+        &mut self,
+        pos: usize,
+        text: &str,
+        outbox: &mut Vec<TextOp>,
+    ) -> Result<(), TextError> {
+        let head = self.insert_local(pos, text)?;
+        let extended = outbox.last_mut().is_some_and(|last| {
+            last.try_extend_insert(head.id, head.origin_left, head.origin_right, text)
+        });
+        if !extended {
+            outbox.push(head.into_op(text.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The local part of an insert: the document changes; returns the new op's ids.
+    fn insert_local(&mut self, pos: usize, text: &str) -> Result<InsertHead, TextError> {
         let len = self.len_chars();
         if pos > len {
             return Err(TextError::OutOfRange { pos, len });
@@ -225,52 +304,63 @@ impl TextDoc {
             id: Iid { agent: 0, seq },
             len: n,
             len16: n16,
-            origin_left,
-            origin_right,
+            origin_left: Origin::new(origin_left),
+            origin_right: Origin::new(origin_right),
             deleted: false,
         };
         self.typing = self
             .place(dest, span)
             .map(|(oi, si)| (pos + n as usize, oi, si));
-        Ok(TextOp::Insert {
+        Ok(InsertHead {
             id: CharId {
                 replica: self.replica,
                 seq,
             },
             origin_left: origin_left.map(|i| self.char_id(i)),
             origin_right: origin_right.map(|i| self.char_id(i)),
-            text: text.to_owned(),
         })
     }
 
     /// The next keystroke right after the previous one: extend its span in place.
-    fn keep_typing(&mut self, pos: usize, oi: u32, si: u32, text: &str) -> TextOp {
+    fn keep_typing(&mut self, pos: usize, oi: u32, si: u32, text: &str) -> InsertHead {
         let seq = self.agents[0].content.len() as u32;
         let (n, n16) = self.agents[0].push_text(text);
         let lid = self.order[oi as usize];
         let span = &mut self.leaves[lid as usize].spans[si as usize];
         debug_assert!(span.id.agent == 0 && span.id.seq + span.len == seq && !span.deleted);
         let origin_left = span.last();
-        let origin_right = span.origin_right;
+        let origin_right = span.origin_right.get();
         span.len += n;
         span.len16 += n16;
         self.add_visible(oi, n as i64, n16 as i64);
-        self.agents[0].index_append(seq, n, lid);
+        self.agents[0].index_append(seq, n, index_entry(lid, si));
         self.typing = Some((pos + n as usize, oi, si));
-        TextOp::Insert {
+        InsertHead {
             id: CharId {
                 replica: self.replica,
                 seq,
             },
             origin_left: Some(self.char_id(origin_left)),
             origin_right: origin_right.map(|i| self.char_id(i)),
-            text: text.to_owned(),
         }
     }
 
     /// Deletes `len` chars from char position `pos` and returns the ops to broadcast (one per
     /// run of consecutive ids; none when `len` is 0).
     pub fn delete(&mut self, pos: usize, len: usize) -> Result<Vec<TextOp>, TextError> {
+        let mut ops = Vec::new();
+        self.delete_into(pos, len, &mut ops)?;
+        Ok(ops)
+    }
+
+    /// [`TextDoc::delete`], with the ops appended to `outbox`, the first merged into the op at
+    /// its end when they are one run of deleting ([`TextOp::try_merge`]).
+    pub fn delete_into(
+        &mut self,
+        pos: usize,
+        len: usize,
+        outbox: &mut Vec<TextOp>,
+    ) -> Result<(), TextError> {
         let total = self.len_chars();
         if pos.checked_add(len).is_none_or(|end| end > total) {
             return Err(TextError::OutOfRange {
@@ -279,7 +369,6 @@ impl TextDoc {
             });
         }
         self.typing = None;
-        let mut ops: Vec<TextOp> = Vec::new();
         let mut remaining = len as u32;
         while remaining > 0 {
             let p = self.find_visible(pos as u32);
@@ -288,12 +377,35 @@ impl TextDoc {
             let target = self.char_id(span.id.plus(p.off));
             self.delete_in_span(p, k);
             let op = TextOp::Delete { target, len: k };
-            if !ops.last_mut().is_some_and(|last| last.try_merge(&op)) {
-                ops.push(op);
+            if !outbox.last_mut().is_some_and(|last| last.try_merge(&op)) {
+                outbox.push(op);
             }
             remaining -= k;
         }
-        Ok(ops)
+        Ok(())
+    }
+
+    /// [`TextDoc::insert_into`] at a UTF-16 position.
+    pub fn insert_utf16_into(
+        &mut self,
+        pos_utf16: usize,
+        text: &str,
+        outbox: &mut Vec<TextOp>,
+    ) -> Result<(), TextError> {
+        let pos = self.utf16_to_char(pos_utf16)?;
+        self.insert_into(pos, text, outbox)
+    }
+
+    /// [`TextDoc::delete_into`] of the UTF-16 range `pos_utf16 .. pos_utf16 + len_utf16`.
+    pub fn delete_utf16_into(
+        &mut self,
+        pos_utf16: usize,
+        len_utf16: usize,
+        outbox: &mut Vec<TextOp>,
+    ) -> Result<(), TextError> {
+        let start = self.utf16_to_char(pos_utf16)?;
+        let end = self.utf16_to_char(pos_utf16.saturating_add(len_utf16))?;
+        self.delete_into(start, end - start, outbox)
     }
 
     /// [`TextDoc::insert`] at a UTF-16 position (what a browser text area reports).
@@ -451,8 +563,8 @@ impl TextDoc {
                         id: Iid { agent, seq: id.seq },
                         len: n,
                         len16: n16,
-                        origin_left: left,
-                        origin_right: right,
+                        origin_left: Origin::new(left),
+                        origin_right: Origin::new(right),
                         deleted: false,
                     },
                 );
@@ -520,12 +632,12 @@ impl TextDoc {
                     ..cur
                 })
             } else {
-                span.origin_left.map(|i| self.locate(i))
+                span.origin_left.get().map(|i| self.locate(i))
             };
             match other_left.cmp(&left) {
                 std::cmp::Ordering::Less => break,
                 std::cmp::Ordering::Equal => {
-                    let other_right = span.origin_right.map_or(END, |i| self.locate(i));
+                    let other_right = span.origin_right.get().map_or(END, |i| self.locate(i));
                     match other_right.cmp(&right) {
                         std::cmp::Ordering::Less => scanning = true,
                         std::cmp::Ordering::Equal => {
@@ -586,14 +698,14 @@ impl TextDoc {
                 p.len += n;
                 p.len16 += n16;
                 self.add_visible(poi, n as i64, n16 as i64);
-                self.agents[id.agent as usize].index_append(id.seq, n, lid);
+                self.agents[id.agent as usize].index_append(id.seq, n, index_entry(lid, psi));
                 return Some((poi, psi));
             }
         }
         let lid = self.order[oi as usize];
         self.leaves[lid as usize].spans.insert(si as usize, new);
         self.add_visible(oi, n as i64, n16 as i64);
-        self.agents[id.agent as usize].index_append(id.seq, n, lid);
+        self.agents[id.agent as usize].index_append(id.seq, n, index_entry(lid, si));
         (!self.maybe_split_leaf(oi)).then_some((oi, si))
     }
 
@@ -638,7 +750,7 @@ impl TextDoc {
             id: s.id.plus(off),
             len: s.len - off,
             len16: s.len16 - left16,
-            origin_left: Some(s.id.plus(off - 1)),
+            origin_left: Origin(s.id.plus(off - 1)),
             origin_right: s.origin_right,
             deleted: s.deleted,
         };
@@ -660,8 +772,9 @@ impl TextDoc {
         self.leaves[lid].chars -= chars;
         self.leaves[lid].units -= units;
         let new_lid = self.leaves.len() as u32;
-        for s in &moved {
-            self.agents[s.id.agent as usize].index_move(s.id.seq, s.id.seq + s.len, new_lid);
+        for (k, s) in moved.iter().enumerate() {
+            let entry = index_entry(new_lid, k as u32);
+            self.agents[s.id.agent as usize].index_move(s.id.seq, s.id.seq + s.len, entry);
         }
         self.leaves.push(Leaf {
             spans: moved,
@@ -774,15 +887,30 @@ impl TextDoc {
 
     /// Where the (known) item `id` is.
     fn locate(&self, id: Iid) -> Pos {
-        let lid = self.agents[id.agent as usize].leaf_of[id.seq as usize];
-        let leaf = &self.leaves[lid as usize];
-        for (si, s) in leaf.spans.iter().enumerate() {
-            if s.id.agent == id.agent && s.id.seq <= id.seq && id.seq < s.id.seq + s.len {
-                return Pos {
-                    oi: leaf.order,
-                    si: si as u32,
-                    off: id.seq - s.id.seq,
-                };
+        let entry = self.agents[id.agent as usize].leaf_of[id.seq as usize];
+        let leaf = &self.leaves[(entry >> HINT_BITS) as usize];
+        let spans = &leaf.spans;
+        let holds = |si: usize| {
+            let s = &spans[si];
+            s.id.agent == id.agent && id.seq.wrapping_sub(s.id.seq) < s.len
+        };
+        let found = |si: usize| Pos {
+            oi: leaf.order,
+            si: si as u32,
+            off: id.seq - spans[si].id.seq,
+        };
+        // Look at the hinted span first, then outwards from it.
+        let n = spans.len();
+        let h = ((entry & ((1 << HINT_BITS) - 1)) as usize).min(n - 1);
+        if holds(h) {
+            return found(h);
+        }
+        for d in 1..n {
+            if h + d < n && holds(h + d) {
+                return found(h + d);
+            }
+            if d <= h && holds(h - d) {
+                return found(h - d);
             }
         }
         unreachable!("id index names a leaf without the id")
@@ -885,8 +1013,12 @@ impl Agent {
     /// Appends inserted text; returns its length in chars and UTF-16 units.
     fn push_text(&mut self, text: &str) -> (u32, u32) {
         let start = self.content.len() as u32;
-        self.content.reserve(text.len());
-        self.content.extend(text.chars());
+        if text.is_ascii() {
+            self.content.extend(text.bytes().map(char::from));
+        } else {
+            self.content.reserve(text.len());
+            self.content.extend(text.chars());
+        }
         let n = self.content.len() as u32 - start;
         let mut n16 = n;
         // Only a 4-byte UTF-8 sequence (lead byte 0xF0..) is outside the BMP.
@@ -902,14 +1034,14 @@ impl Agent {
         (n, n16)
     }
 
-    /// Records that the new ids `seq .. seq + n` live in leaf `lid`.
-    fn index_append(&mut self, seq: u32, n: u32, lid: u32) {
+    /// Records that the new ids `seq .. seq + n` live where `entry` ([`index_entry`]) says.
+    fn index_append(&mut self, seq: u32, n: u32, entry: u32) {
         debug_assert_eq!(self.leaf_of.len(), seq as usize);
-        self.leaf_of.resize(self.leaf_of.len() + n as usize, lid);
+        self.leaf_of.resize(self.leaf_of.len() + n as usize, entry);
     }
 
-    /// Records that the known ids `start .. end` now live in leaf `lid`.
-    fn index_move(&mut self, start: u32, end: u32, lid: u32) {
-        self.leaf_of[start as usize..end as usize].fill(lid);
+    /// Records that the known ids `start .. end` now live where `entry` says.
+    fn index_move(&mut self, start: u32, end: u32, entry: u32) {
+        self.leaf_of[start as usize..end as usize].fill(entry);
     }
 }

@@ -61,35 +61,14 @@ impl TextOp {
     pub fn try_merge(&mut self, next: &TextOp) -> bool {
         match (self, next) {
             (
+                this @ TextOp::Insert { .. },
                 TextOp::Insert {
                     id,
+                    origin_left,
                     origin_right,
                     text,
-                    ..
                 },
-                TextOp::Insert {
-                    id: nid,
-                    origin_left: nleft,
-                    origin_right: nright,
-                    text: ntext,
-                },
-            ) => {
-                let n = text.chars().count() as u32;
-                let last = CharId {
-                    replica: id.replica,
-                    seq: id.seq + n - 1,
-                };
-                if nid.replica == id.replica
-                    && nid.seq == id.seq + n
-                    && *nleft == Some(last)
-                    && nright == origin_right
-                {
-                    text.push_str(ntext);
-                    true
-                } else {
-                    false
-                }
-            }
+            ) => this.try_extend_insert(*id, *origin_left, *origin_right, text),
             (
                 TextOp::Delete { target, len },
                 TextOp::Delete {
@@ -109,6 +88,43 @@ impl TextOp {
                 }
             }
             _ => false,
+        }
+    }
+
+    /// [`TextOp::try_merge`] of an insert given by its parts (so the caller need not allocate
+    /// its text): appends `ntext` when this is an insert whose run it continues.
+    pub(crate) fn try_extend_insert(
+        &mut self,
+        nid: CharId,
+        nleft: Option<CharId>,
+        nright: Option<CharId>,
+        ntext: &str,
+    ) -> bool {
+        let TextOp::Insert {
+            id,
+            origin_right,
+            text,
+            ..
+        } = self
+        else {
+            return false;
+        };
+        if nid.replica != id.replica
+            || nright != *origin_right
+            || nleft.is_none_or(|l| l.replica != id.replica || l.seq + 1 != nid.seq)
+        {
+            return false;
+        }
+        let n = if text.is_ascii() {
+            text.len()
+        } else {
+            text.chars().count()
+        } as u32;
+        if nid.seq == id.seq + n {
+            text.push_str(ntext);
+            true
+        } else {
+            false
         }
     }
 

@@ -113,21 +113,15 @@ fn load(name: &str) -> (Vec<Patch>, String) {
 // ---------------------------------------------------------------- ours
 
 fn ours_local(patches: &[Patch]) -> (TextDoc, Vec<TextOp>) {
+    // As the editor does: local ops go into an outbox where typing runs merge in place.
     let mut doc = TextDoc::new(1);
     let mut ops: Vec<TextOp> = Vec::new();
-    let mut push = |op: TextOp| {
-        if !ops.last_mut().is_some_and(|last| last.try_merge(&op)) {
-            ops.push(op);
-        }
-    };
     for (pos, del, ins) in patches {
         if *del > 0 {
-            for op in doc.delete(*pos, *del).unwrap() {
-                push(op);
-            }
+            doc.delete_into(*pos, *del, &mut ops).unwrap();
         }
         if !ins.is_empty() {
-            push(doc.insert(*pos, ins).unwrap());
+            doc.insert_into(*pos, ins, &mut ops).unwrap();
         }
     }
     (doc, ops)
@@ -248,6 +242,16 @@ fn main() {
     let mode = args.next();
     let only_ours = mode.as_deref() == Some("ours");
     let (patches, end) = load(&name);
+    if mode.as_deref() == Some("ours-local") {
+        // For a profiler: our local replay alone, `reps` times.
+        let l = measure(
+            reps,
+            || ours_local(&patches),
+            |(d, _)| assert_eq!(d.text(), end),
+        );
+        println!("ours: local {:.2} ms {:.2} MiB", ms(l.time), mib(l.peak));
+        return;
+    }
     if mode.as_deref() == Some("ours-merge") {
         // For a profiler: our merge alone, `reps` times.
         let (_, ops) = ours_local(&patches);
