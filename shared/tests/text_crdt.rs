@@ -562,6 +562,32 @@ fn an_outbox_merges_only_what_it_holds() {
 }
 
 #[test]
+fn origins_of_the_ops_own_replica_are_a_bare_seq_on_the_wire() {
+    let op = TextOp::Insert {
+        id: CharId {
+            replica: 7,
+            seq: 41,
+        },
+        origin_left: Some(CharId {
+            replica: 7,
+            seq: 40,
+        }),
+        origin_right: Some(CharId {
+            replica: 3,
+            seq: 12,
+        }),
+        text: "h".into(),
+    };
+    assert_eq!(
+        serde_json::to_string(&op).unwrap(),
+        r#"[7,41,"h",40,[3,12]]"#
+    );
+    // The long form of an own origin reads the same.
+    let long: TextOp = serde_json::from_str(r#"[7,41,"h",[7,40],[3,12]]"#).unwrap();
+    assert_eq!(long, op);
+}
+
+#[test]
 fn malformed_wire_ops_are_rejected() {
     for bad in [
         r#"[1,0,"",null,null]"#,
@@ -569,7 +595,51 @@ fn malformed_wire_ops_are_rejected() {
         r#"[1,"x",3]"#,
         "{}",
         "[1,4294967295,2]",
+        r#"[1,0,"x",null]"#,
+        r#"[1,0,"x",null,null,7]"#,
+        "[1,0,3,9]",
+        "[1,0,-1]",
+        "[1,0,4294967296]",
+        r#"[1,0,"x",[1,2,3],null]"#,
+        r#"[1,0,"x",-2,null]"#,
+        r#"[1,0,"x",4294967296,null]"#,
+        r#"[1,0,"x",[1],null]"#,
+        r#"[1,0,"x",null,"y"]"#,
+        r#"[1,4294967295,"ab",null,null]"#,
+        r#"[-1,0,"x",null,null]"#,
+        "[1,0]",
+        "[]",
+        "7",
     ] {
         assert!(serde_json::from_str::<TextOp>(bad).is_err(), "{bad}");
+        let value: serde_json::Value = serde_json::from_str(bad).unwrap();
+        assert!(serde_json::from_value::<TextOp>(value).is_err(), "{bad}");
+    }
+    for good in [
+        TextOp::Insert {
+            id: CharId { replica: 3, seq: 9 },
+            origin_left: Some(CharId { replica: 1, seq: 0 }),
+            origin_right: None,
+            text: "é 日本 🦀 \"q\"".into(),
+        },
+        TextOp::Insert {
+            id: CharId { replica: 3, seq: 9 },
+            origin_left: Some(CharId { replica: 3, seq: 8 }),
+            origin_right: Some(CharId { replica: 2, seq: 0 }),
+            text: "x".into(),
+        },
+        TextOp::Delete {
+            target: CharId { replica: 2, seq: 4 },
+            len: 3,
+        },
+    ] {
+        let json = serde_json::to_string(&good).unwrap();
+        assert_eq!(
+            serde_json::from_str::<TextOp>(&json).unwrap(),
+            good,
+            "{json}"
+        );
+        let value = serde_json::to_value(&good).unwrap();
+        assert_eq!(serde_json::from_value::<TextOp>(value).unwrap(), good);
     }
 }

@@ -9,6 +9,14 @@ use crate::NodeId;
 /// Most spans a leaf holds before it splits in two.
 const LEAF_CAP: usize = 64;
 
+/// An empty slot in [`TextDoc::order`]: room for a split leaf's new half without renumbering
+/// every leaf after it.
+const GAP: u32 = u32::MAX;
+
+/// How many slots right of a splitting leaf to look for a gap (shifting the leaves between one
+/// slot right) before laying the whole order out afresh.
+const GAP_REACH: usize = 8;
+
 /// Low bits of an id-index entry that hold a span-index hint (`LEAF_CAP` fits).
 const HINT_BITS: u32 = 7;
 const _: () = assert!(LEAF_CAP < 1 << HINT_BITS);
@@ -177,7 +185,8 @@ pub struct TextDoc {
     replica: NodeId,
     /// Leaf arena (ids are stable; leaves are never removed).
     leaves: Vec<Leaf>,
-    /// Leaf ids in document order.
+    /// Leaf ids in document order, with [`GAP`] slots between some of them (never two in a row,
+    /// never first or last). A leaf's `order` is its slot; positions compare by slot.
     order: Vec<u32>,
     /// Visible `[chars, UTF-16 code units]` per leaf, by order index.
     weights: Fenwick,
@@ -232,7 +241,7 @@ impl TextDoc {
     /// The visible text.
     pub fn text(&self) -> String {
         let mut s = String::with_capacity(self.len_chars());
-        for &lid in &self.order {
+        for &lid in self.order.iter().filter(|&&l| l != GAP) {
             for span in &self.leaves[lid as usize].spans {
                 if !span.deleted {
                     let c = &self.agents[span.id.agent as usize].content;
@@ -683,12 +692,14 @@ impl TextDoc {
         };
         let prev = if si > 0 {
             Some((oi, si - 1))
-        } else if oi > 0 {
-            let poi = oi - 1;
-            let n = self.leaf_at(poi).spans.len() as u32;
-            (n > 0).then_some((poi, n - 1))
         } else {
-            None
+            (0..oi)
+                .rev()
+                .find(|&j| self.order[j as usize] != GAP)
+                .and_then(|poi| {
+                    let n = self.leaf_at(poi).spans.len() as u32;
+                    (n > 0).then_some((poi, n - 1))
+                })
         };
         let (n, n16, id) = (new.len, new.len16, new.id);
         if let Some((poi, psi)) = prev {
@@ -778,20 +789,81 @@ impl TextDoc {
         }
         self.leaves.push(Leaf {
             spans: moved,
-            order: oi + 1,
+            order: GAP,
             chars,
             units,
         });
-        self.order.insert(oi as usize + 1, new_lid);
-        for j in oi as usize + 2..self.order.len() {
-            self.leaves[self.order[j] as usize].order = j as u32;
+        self.insert_leaf_after(oi as usize, new_lid);
+        true
+    }
+
+    /// Puts the new leaf `new_lid` in the slot after the leaf at slot `oi`: into a gap there,
+    /// or one within [`GAP_REACH`] slots (shifting the leaves between), or a new last slot;
+    /// failing those, lays the order out again with a gap after every leaf. The new leaf's
+    /// counts move from the old leaf's slot in the Fenwick tree (the old leaf's counts are
+    /// already reduced).
+    fn insert_leaf_after(&mut self, oi: usize, new_lid: u32) {
+        let w = {
+            let l = &self.leaves[new_lid as usize];
+            [l.chars as i64, l.units as i64]
+        };
+        let reach = (oi + 1 + GAP_REACH).min(self.order.len());
+        let slot = if let Some(g) = (oi + 1..reach).find(|&j| self.order[j] == GAP) {
+            for j in (oi + 1..g).rev() {
+                let l = self.order[j];
+                self.order[j + 1] = l;
+                let leaf = &mut self.leaves[l as usize];
+                leaf.order = j as u32 + 1;
+                let (c, u) = (leaf.chars as i64, leaf.units as i64);
+                self.weights.add(j, -c, -u);
+                self.weights.add(j + 1, c, u);
+            }
+            oi + 1
+        } else if oi + 1 == self.order.len() {
+            self.order.push(GAP);
+            self.weights.push([0, 0]);
+            oi + 1
+        } else {
+            self.relayout(oi, new_lid);
+            return;
+        };
+        self.order[slot] = new_lid;
+        self.leaves[new_lid as usize].order = slot as u32;
+        self.weights.add(oi, -w[0], -w[1]);
+        self.weights.add(slot, w[0], w[1]);
+    }
+
+    /// Lays the order out again with a gap after every leaf but the last, `new_lid` right after
+    /// the leaf at slot `oi`, and rebuilds the Fenwick tree: O(leaves), and it leaves a gap
+    /// beside every leaf, so splits between two layouts are O(log n).
+    fn relayout(&mut self, oi: usize, new_lid: u32) {
+        let after = self.order[oi];
+        let old = std::mem::take(&mut self.order);
+        let mut order = Vec::with_capacity(2 * self.leaves.len());
+        for l in old.into_iter().filter(|&l| l != GAP) {
+            order.push(l);
+            order.push(GAP);
+            if l == after {
+                order.push(new_lid);
+                order.push(GAP);
+            }
+        }
+        order.pop();
+        for (j, &l) in order.iter().enumerate() {
+            if l != GAP {
+                self.leaves[l as usize].order = j as u32;
+            }
         }
         let leaves = &self.leaves;
-        self.weights.rebuild(self.order.iter().map(|&l| {
-            let leaf = &leaves[l as usize];
-            [leaf.chars, leaf.units]
+        self.weights.rebuild(order.iter().map(|&l| {
+            if l == GAP {
+                [0, 0]
+            } else {
+                let leaf = &leaves[l as usize];
+                [leaf.chars, leaf.units]
+            }
         }));
-        true
+        self.order = order;
     }
 
     fn add_visible(&mut self, oi: u32, chars: i64, units: i64) {
@@ -821,7 +893,8 @@ impl TextDoc {
             if p.oi as usize >= self.order.len() {
                 return END;
             }
-            if (p.si as usize) < self.leaf_at(p.oi).spans.len() {
+            let lid = self.order[p.oi as usize];
+            if lid != GAP && (p.si as usize) < self.leaves[lid as usize].spans.len() {
                 return p;
             }
             p = Pos {
@@ -961,9 +1034,28 @@ impl TextDoc {
     /// Checks every structural invariant (see the type's doc); panics with a message when one
     /// fails. For tests and fuzzing: O(n log n).
     pub fn check_invariants(&self) {
-        assert_eq!(self.order.len(), self.leaves.len());
+        let gaps = self.order.iter().filter(|&&l| l == GAP).count();
+        assert_eq!(
+            self.order.len() - gaps,
+            self.leaves.len(),
+            "every leaf has a slot"
+        );
+        assert_ne!(self.order.first(), Some(&GAP), "no gap first");
+        assert_ne!(self.order.last(), Some(&GAP), "no gap last");
+        assert!(
+            self.order.windows(2).all(|w| w != [GAP, GAP]),
+            "no two gaps in a row"
+        );
         let (mut chars, mut units) = (0u32, 0u32);
         for (oi, &lid) in self.order.iter().enumerate() {
+            if lid == GAP {
+                assert_eq!(
+                    self.weights.prefix(oi + 1),
+                    [chars, units],
+                    "a gap weighs 0"
+                );
+                continue;
+            }
             let leaf = &self.leaves[lid as usize];
             assert_eq!(leaf.order as usize, oi, "leaf order index");
             assert!(leaf.spans.len() <= LEAF_CAP);

@@ -36,6 +36,17 @@ impl Fenwick {
         }
     }
 
+    /// Appends weight `w` after the last one, in O(log n).
+    pub(crate) fn push(&mut self, w: [u32; 2]) {
+        let n = self.tree.len(); // the new 1-based index
+        let lo = n - (n & n.wrapping_neg());
+        let (a, b) = (self.prefix(n - 1), self.prefix(lo));
+        self.tree.push([
+            w[0].wrapping_add(a[0].wrapping_sub(b[0])),
+            w[1].wrapping_add(a[1].wrapping_sub(b[1])),
+        ]);
+    }
+
     /// Adds `chars` and `units` (either may be negative) to weight `i`.
     pub(crate) fn add(&mut self, i: usize, chars: i64, units: i64) {
         let (dc, du) = (chars as u32, units as u32);
@@ -118,5 +129,16 @@ mod tests {
         }
         f.rebuild(pairs(&weights).into_iter());
         assert_eq!(f.total(), sum(&pairs(&weights)));
+        let mut pushed = Fenwick::build(std::iter::empty());
+        for (i, &w) in pairs(&weights).iter().enumerate() {
+            pushed.push(w);
+            for j in 0..=i + 1 {
+                assert_eq!(
+                    pushed.prefix(j),
+                    sum(&pairs(&weights)[..j]),
+                    "push {i}, prefix {j}"
+                );
+            }
+        }
     }
 }

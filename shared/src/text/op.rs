@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::ser::{SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::NodeId;
@@ -28,10 +30,10 @@ impl fmt::Display for CharId {
 /// between two existing ones; a delete tombstones a run of ids of one replica.
 ///
 /// On the wire (serde) an insert is the JSON array `[replica, seq, "text", left, right]` with
-/// each origin `[replica, seq]` or `null`, and a delete is `[replica, seq, len]`: typing
-/// `"hello"` in a row, merged with [`TextOp::try_merge`], is one ~30-byte op.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "WireOp", try_from = "WireOp")]
+/// each origin `null` (the start or the end), a bare `seq` when it is a character of the op's
+/// own replica, or `[replica, seq]`; a delete is `[replica, seq, len]`. Typing `"hello"` in a
+/// row, merged with [`TextOp::try_merge`], is one ~25-byte op.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TextOp {
     /// Insert `text` with ids `id`, `id + 1`, … between `origin_left` and `origin_right`.
     Insert {
@@ -137,69 +139,206 @@ impl TextOp {
     }
 }
 
-/// The compact serde form of [`TextOp`] (an untagged JSON array).
-#[derive(Serialize, Deserialize)]
-#[serde(untagged)]
-enum WireOp {
-    Insert(
-        NodeId,
-        u32,
-        String,
-        Option<(NodeId, u32)>,
-        Option<(NodeId, u32)>,
-    ),
-    Delete(NodeId, u32, u32),
-}
-
-impl From<TextOp> for WireOp {
-    fn from(op: TextOp) -> Self {
-        let pair = |c: CharId| (c.replica, c.seq);
-        match op {
+/// Writes the array form: `[replica, seq, "text", left, right]` or `[replica, seq, len]`, each
+/// origin `null`, a bare `seq` when the origin is the op's own replica (typing after one's own
+/// text, the common case), or `[replica, seq]`.
+impl Serialize for TextOp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
             TextOp::Insert {
                 id,
                 origin_left,
                 origin_right,
                 text,
-            } => WireOp::Insert(
-                id.replica,
-                id.seq,
-                text,
-                origin_left.map(pair),
-                origin_right.map(pair),
-            ),
-            TextOp::Delete { target, len } => WireOp::Delete(target.replica, target.seq, len),
+            } => {
+                let mut t = serializer.serialize_tuple(5)?;
+                t.serialize_element(&id.replica)?;
+                t.serialize_element(&id.seq)?;
+                t.serialize_element(text)?;
+                t.serialize_element(&WireOrigin(*origin_left, id.replica))?;
+                t.serialize_element(&WireOrigin(*origin_right, id.replica))?;
+                t.end()
+            }
+            TextOp::Delete { target, len } => {
+                let mut t = serializer.serialize_tuple(3)?;
+                t.serialize_element(&target.replica)?;
+                t.serialize_element(&target.seq)?;
+                t.serialize_element(len)?;
+                t.end()
+            }
         }
     }
 }
 
-impl TryFrom<WireOp> for TextOp {
-    type Error = String;
+/// An origin on the wire, written relative to the op's replica.
+struct WireOrigin(Option<CharId>, NodeId);
 
-    fn try_from(w: WireOp) -> Result<Self, String> {
-        let id = |(replica, seq)| CharId { replica, seq };
-        match w {
-            WireOp::Insert(replica, seq, text, l, r) => {
-                let n = text.chars().count() as u64;
-                if n == 0 || u64::from(seq) + n > u64::from(u32::MAX) {
-                    return Err("insert needs 1..2^32 characters of text".into());
-                }
-                Ok(TextOp::Insert {
-                    id: CharId { replica, seq },
-                    origin_left: l.map(id),
-                    origin_right: r.map(id),
-                    text,
-                })
+impl Serialize for WireOrigin {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            None => serializer.serialize_none(),
+            Some(c) if c.replica == self.1 => serializer.serialize_u32(c.seq),
+            Some(c) => (c.replica, c.seq).serialize(serializer),
+        }
+    }
+}
+
+/// An origin as read: `null`, a bare seq (the op's own replica) or `[replica, seq]`.
+enum ReadOrigin {
+    None,
+    Own(u32),
+    Other(NodeId, u32),
+}
+
+impl ReadOrigin {
+    fn resolve(self, replica: NodeId) -> Option<CharId> {
+        match self {
+            ReadOrigin::None => None,
+            ReadOrigin::Own(seq) => Some(CharId { replica, seq }),
+            ReadOrigin::Other(replica, seq) => Some(CharId { replica, seq }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ReadOrigin {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ReadOrigin;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an origin: null, seq or [replica, seq]")
             }
-            WireOp::Delete(replica, seq, len) => {
-                if len == 0 || u64::from(seq) + u64::from(len) > u64::from(u32::MAX) {
-                    return Err("delete needs 1..2^32 characters".into());
+            fn visit_unit<E: de::Error>(self) -> Result<ReadOrigin, E> {
+                Ok(ReadOrigin::None)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<ReadOrigin, E> {
+                Ok(ReadOrigin::None)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ReadOrigin, E> {
+                u32::try_from(v)
+                    .map(ReadOrigin::Own)
+                    .map_err(|_| E::custom("origin seq over 2^32"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ReadOrigin, E> {
+                u32::try_from(v)
+                    .map(ReadOrigin::Own)
+                    .map_err(|_| E::custom("origin seq out of range"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ReadOrigin, A::Error> {
+                let replica: NodeId = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let s: u32 = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                if seq.next_element::<IgnoredAny>()?.is_some() {
+                    return Err(de::Error::invalid_length(3, &self));
                 }
-                Ok(TextOp::Delete {
-                    target: CharId { replica, seq },
-                    len,
-                })
+                Ok(ReadOrigin::Other(replica, s))
             }
         }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// Reads the array form directly, deciding insert or delete by the type of the third element
+/// (a hand-written visitor: `#[serde(untagged)]` would buffer every op and try each variant,
+/// which made decoding cost four times the apply).
+impl<'de> Deserialize<'de> for TextOp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(OpVisitor)
+    }
+}
+
+struct OpVisitor;
+
+impl<'de> Visitor<'de> for OpVisitor {
+    type Value = TextOp;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"a text op: [replica, seq, "text", left, right] or [replica, seq, len]"#)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TextOp, A::Error> {
+        fn next<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(
+            seq: &mut A,
+            i: usize,
+            v: &OpVisitor,
+        ) -> Result<T, A::Error> {
+            seq.next_element()?
+                .ok_or_else(|| de::Error::invalid_length(i, v))
+        }
+        let replica: NodeId = next(&mut seq, 0, &self)?;
+        let first: u32 = next(&mut seq, 1, &self)?;
+        let id = CharId {
+            replica,
+            seq: first,
+        };
+        let op = match next::<TextOrLen, _>(&mut seq, 2, &self)? {
+            TextOrLen::Text(text) => {
+                let left = next::<ReadOrigin, _>(&mut seq, 3, &self)?.resolve(replica);
+                let right = next::<ReadOrigin, _>(&mut seq, 4, &self)?.resolve(replica);
+                let n = if text.is_ascii() {
+                    text.len()
+                } else {
+                    text.chars().count()
+                } as u64;
+                if n == 0 || u64::from(first) + n > u64::from(u32::MAX) {
+                    return Err(de::Error::custom("insert needs 1..2^32 characters of text"));
+                }
+                TextOp::Insert {
+                    id,
+                    origin_left: left,
+                    origin_right: right,
+                    text,
+                }
+            }
+            TextOrLen::Len(len) => {
+                if len == 0 || u64::from(first) + u64::from(len) > u64::from(u32::MAX) {
+                    return Err(de::Error::custom("delete needs 1..2^32 characters"));
+                }
+                TextOp::Delete { target: id, len }
+            }
+        };
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            return Err(de::Error::custom("a text op has 3 or 5 elements"));
+        }
+        Ok(op)
+    }
+}
+
+/// The third element of a wire op: an insert's text or a delete's length.
+enum TextOrLen {
+    Text(String),
+    Len(u32),
+}
+
+impl<'de> Deserialize<'de> for TextOrLen {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = TextOrLen;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the inserted text or the deleted length")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TextOrLen, E> {
+                Ok(TextOrLen::Text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<TextOrLen, E> {
+                Ok(TextOrLen::Text(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<TextOrLen, E> {
+                u32::try_from(v)
+                    .map(TextOrLen::Len)
+                    .map_err(|_| E::custom("delete length over 2^32"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<TextOrLen, E> {
+                u32::try_from(v)
+                    .map(TextOrLen::Len)
+                    .map_err(|_| E::custom("delete length out of range"))
+            }
+        }
+        deserializer.deserialize_any(V)
     }
 }
 

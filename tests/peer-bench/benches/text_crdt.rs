@@ -252,6 +252,29 @@ fn main() {
         println!("ours: local {:.2} ms {:.2} MiB", ms(l.time), mib(l.peak));
         return;
     }
+    if mode.as_deref() == Some("ours-json") {
+        // For a profiler: decoding our wire ops alone, `reps` times.
+        let (_, ops) = ours_local(&patches);
+        let json: Vec<String> = ops
+            .iter()
+            .map(|op| serde_json::to_string(op).unwrap())
+            .collect();
+        let m = measure(
+            reps,
+            || {
+                json.iter()
+                    .map(|j| serde_json::from_str(j).unwrap())
+                    .collect::<Vec<TextOp>>()
+            },
+            |d| assert_eq!(d, &ops),
+        );
+        println!(
+            "ours: JSON decode {:.2} ms {:.2} MiB",
+            ms(m.time),
+            mib(m.peak)
+        );
+        return;
+    }
     if mode.as_deref() == Some("ours-merge") {
         // For a profiler: our merge alone, `reps` times.
         let (_, ops) = ours_local(&patches);
@@ -389,6 +412,25 @@ fn main() {
         },
         |(d, t)| assert_eq!(yrs_text(d, t), end),
     );
+    // yrs with the update decoded before the clock starts (one decoded copy per run), to
+    // compare in-memory apply with in-memory apply.
+    let mut yrs_decoded: Vec<yrs::Update> = (0..reps)
+        .map(|_| {
+            use yrs::updates::decoder::Decode;
+            yrs::Update::decode_v1(&yrs_update).unwrap()
+        })
+        .collect();
+    let yrs_m_mem = measure(
+        reps,
+        || {
+            use yrs::Transact;
+            let update = yrs_decoded.pop().expect("one decoded update per run");
+            let (doc, text) = yrs_doc();
+            doc.transact_mut().apply_update(update).unwrap();
+            (doc, text)
+        },
+        |(d, t)| assert_eq!(yrs_text(d, t), end),
+    );
     let am_m = measure(
         reps.min(2),
         || {
@@ -409,7 +451,8 @@ fn main() {
     row("chronoscope JSON decode + apply", &ours_mj, &ours_m);
     row("diamond-types Branch::merge", &dt_m, &ours_m);
     row("diamond-types decode + merge", &dt_mb, &ours_m);
-    row("yrs apply_update (one update)", &yrs_m, &ours_m);
+    row("yrs apply_update (pre-decoded update)", &yrs_m_mem, &ours_m);
+    row("yrs decode + apply_update", &yrs_m, &ours_m);
     row("automerge apply_changes", &am_m, &ours_m);
 
     // ---- wire
@@ -483,4 +526,38 @@ fn main() {
         am_saved.len(),
         am_saved.len() as f64 / edits
     );
+
+    // ---- the targets, checked on this run's numbers
+    let ratio = |ours: &Sample, it: &Sample| ms(ours.time) / ms(it.time);
+    let target = |what: &str, r: f64, limit: f64| {
+        let verdict = if r < limit { "met" } else { "NOT met" };
+        println!("| {what} | {r:.2}× | < {limit}× | {verdict} |");
+    };
+    println!("\n### targets (time ratio ours / peer)\n");
+    println!("| comparison | ratio | target | |");
+    println!("|---|---:|---:|---|");
+    target("local vs diamond-types", ratio(&ours_l, &dt_l), 2.0);
+    target("local vs yrs", ratio(&ours_l, &yrs_l), 1.0);
+    target("local vs automerge", ratio(&ours_l, &am_l), 1.0);
+    target(
+        "merge vs diamond-types (both in memory; dt replays a linear history without the CRDT)",
+        ratio(&ours_m, &dt_m),
+        2.0,
+    );
+    target(
+        "merge incl. decoding vs diamond-types (our JSON vs its binary)",
+        ratio(&ours_mj, &dt_mb),
+        2.0,
+    );
+    target(
+        "merge vs yrs (both in memory)",
+        ratio(&ours_m, &yrs_m_mem),
+        1.0,
+    );
+    target(
+        "merge incl. decoding vs yrs (our JSON vs its binary)",
+        ratio(&ours_mj, &yrs_m),
+        1.0,
+    );
+    target("merge vs automerge", ratio(&ours_m, &am_m), 1.0);
 }
