@@ -2,7 +2,7 @@
 //! tree (leaf weights in Fenwick trees), plus an id index (replica, seq) → leaf.
 
 use super::fenwick::Fenwick;
-use super::op::{CharId, Patch, TextOp};
+use super::op::{char_len, CharId, Patch, TextOp};
 use super::TextError;
 use crate::NodeId;
 
@@ -518,7 +518,7 @@ impl TextDoc {
                 let expected = self
                     .agent_of(id.replica)
                     .map_or(0, |a| self.agents[a as usize].content.len() as u32);
-                let n = text.chars().count() as u32;
+                let n = char_len(text) as u32;
                 if n == 0 {
                     return Err(TextError::Empty);
                 }

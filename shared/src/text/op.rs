@@ -9,6 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::NodeId;
 
+/// The length of `text` in chars (Unicode scalar values), with a fast path for ASCII.
+pub(crate) fn char_len(text: &str) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    }
+}
+
 /// The unique, immutable identity of one inserted character: the replica that typed it and
 /// that replica's count of characters inserted before it (so one replica's characters are
 /// numbered 0, 1, 2, … and a run of typing is a contiguous range of ids).
@@ -117,11 +126,7 @@ impl TextOp {
         {
             return false;
         }
-        let n = if text.is_ascii() {
-            text.len()
-        } else {
-            text.chars().count()
-        } as u32;
+        let n = char_len(text) as u32;
         if nid.seq == id.seq + n {
             text.push_str(ntext);
             true
@@ -133,7 +138,7 @@ impl TextOp {
     /// How many characters this op inserts or deletes.
     pub fn len_chars(&self) -> usize {
         match self {
-            TextOp::Insert { text, .. } => text.chars().count(),
+            TextOp::Insert { text, .. } => char_len(text),
             TextOp::Delete { len, .. } => *len as usize,
         }
     }
@@ -278,11 +283,7 @@ impl<'de> Visitor<'de> for OpVisitor {
             TextOrLen::Text(text) => {
                 let left = next::<ReadOrigin, _>(&mut seq, 3, &self)?.resolve(replica);
                 let right = next::<ReadOrigin, _>(&mut seq, 4, &self)?.resolve(replica);
-                let n = if text.is_ascii() {
-                    text.len()
-                } else {
-                    text.chars().count()
-                } as u64;
+                let n = char_len(&text) as u64;
                 if n == 0 || u64::from(first) + n > u64::from(u32::MAX) {
                     return Err(de::Error::custom("insert needs 1..2^32 characters of text"));
                 }
