@@ -97,6 +97,38 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free loopback port");
+        Self::serve(listener, dist, data_dir, scratch)
+    }
+
+    /// Start a server on a given address — a restart where the last one listened, so pages
+    /// that knew it reconnect (retries for a few seconds while the old socket lets go).
+    pub async fn start_at(
+        addr: SocketAddr,
+        dist: PathBuf,
+        data_dir: PathBuf,
+        scratch: Option<Scratch>,
+    ) -> TestServer {
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot listen on {addr} again: {e}"),
+            }
+        };
+        Self::serve(listener, dist, data_dir, scratch)
+    }
+
+    fn serve(
+        listener: tokio::net::TcpListener,
+        dist: PathBuf,
+        data_dir: PathBuf,
+        scratch: Option<Scratch>,
+    ) -> TestServer {
         let addr = listener.local_addr().expect("local addr");
         let shutdown = Shutdown::new();
         let config = ServeConfig {

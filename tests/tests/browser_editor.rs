@@ -261,3 +261,120 @@ async fn editor_opens_its_causal_multicast_in_the_diagram_view() {
     }
     server.stop().await;
 }
+
+/// The keys of this tab's `sessionStorage` holding unacknowledged messages, with how many
+/// messages each holds.
+async fn stored_unacked(tab: &Tab) -> Vec<(String, usize)> {
+    let v = tab
+        .client
+        .execute(
+            "return Object.keys(sessionStorage) \
+               .filter(k => k.startsWith('chronoscope-unacked-')) \
+               .map(k => [k, JSON.parse(sessionStorage.getItem(k)).messages.length]);",
+            vec![],
+        )
+        .await
+        .expect("script runs");
+    serde_json::from_value(v).expect("[[key, count], ...]")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the built front end and Chromium: run through `make test`"]
+async fn a_reload_before_the_relay_acknowledged_loses_nothing() {
+    let dist = chronoscope_e2e::built_dist();
+    assert!(dist.join("index.html").is_file(), "run `make dist` first");
+    let data = chronoscope_e2e::Scratch::new("data");
+    let server = TestServer::start(dist.clone(), data.0.clone(), None).await;
+    let addr = server.addr;
+    let url = server.url(&format!("/?room=reload-e2e-{}#/editor", std::process::id()));
+    let mut browser = Browser::start().await;
+    let a = open_editor(&mut browser, &url).await;
+    let b = open_editor(&mut browser, &url).await;
+    let ra = replica(&a).await;
+
+    type_at_end(&a, "acked ").await;
+    eventually(WAIT, "b sees a's acknowledged text", || async {
+        let v = value(&b).await;
+        (v == "acked ").then_some(()).ok_or(v)
+    })
+    .await;
+    eventually(WAIT, "a's first message acknowledged", || async {
+        let n = a.text("#editor-unacked-count").await;
+        (n.trim() == "0").then_some(()).ok_or(n)
+    })
+    .await;
+
+    // The relay goes away; a keeps typing. Its messages cannot be acknowledged: they wait in
+    // the panel and in sessionStorage.
+    server.stop().await;
+    a.wait_for_css(".conn:not([data-status=connected])").await;
+    type_at_end(&a, "offline").await;
+    insert_at_end(&a, " 🦀").await;
+    eventually(WAIT, "a's offline edits wait unacknowledged", || async {
+        let n = a.text("#editor-unacked-count").await;
+        let stored = stored_unacked(&a).await;
+        if n.trim() != "0" && stored.iter().any(|(_, k)| *k > 0) {
+            Ok(())
+        } else {
+            Err(format!("panel {n:?}, sessionStorage {stored:?}"))
+        }
+    })
+    .await;
+    assert_eq!(value(&a).await, "acked offline 🦀");
+
+    // "Reload": leave the page, bring the relay back on the same address and data, come back.
+    a.client.goto("about:blank").await.expect("leave the page");
+    let server = TestServer::start_at(addr, dist, data.0.clone(), None).await;
+    a.client.goto(&url).await.expect("reload the editor");
+    a.wait_for_css(".conn[data-status=connected]").await;
+    assert_eq!(
+        replica(&a).await,
+        ra,
+        "the reloaded tab resumed its replica"
+    );
+
+    // The stored messages were restored, re-sent and acknowledged: both tabs have everything.
+    for (tab, name) in [(&a, "a"), (&b, "b")] {
+        eventually(WAIT, &format!("{name} shows every edit"), || async {
+            let v = value(tab).await;
+            (v == "acked offline 🦀").then_some(()).ok_or(v)
+        })
+        .await;
+    }
+    eventually(
+        WAIT,
+        "everything acknowledged and the store emptied",
+        || async {
+            let n = a.text("#editor-unacked-count").await;
+            let stored = stored_unacked(&a).await;
+            if n.trim() == "0" && stored.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("panel {n:?}, sessionStorage {stored:?}"))
+            }
+        },
+    )
+    .await;
+    let problems = a
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('.editor-problems li'))\
+               .map(li => li.textContent).join(' | ')",
+            vec![],
+        )
+        .await
+        .expect("script runs");
+    assert_eq!(problems.as_str(), Some(""), "no problems reported");
+
+    // A third tab that joins now gets the same document from the relay's log.
+    let c = open_editor(&mut browser, &url).await;
+    eventually(WAIT, "a late joiner catches up", || async {
+        let v = value(&c).await;
+        (v == "acked offline 🦀").then_some(()).ok_or(v)
+    })
+    .await;
+    for tab in [a, b, c] {
+        tab.close().await;
+    }
+    server.stop().await;
+}

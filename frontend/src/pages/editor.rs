@@ -78,6 +78,9 @@ impl EditorState {
         };
         relay.on_frame(move |f| state.on_frame(f));
         relay.on_connected(move |c| state.on_connected(c));
+        // A reload or a closed tab: the open batch (up to BATCH_MS of typing) becomes an
+        // unacknowledged message in sessionStorage instead of being lost. For the app's lifetime.
+        let _ = window_event_listener(leptos::ev::pagehide, move |_| state.flush());
         state
     }
 
@@ -189,7 +192,8 @@ impl EditorState {
         let me = self.with_session(|s| s.replica());
         if me != Some(stored.replica) {
             self.problem(format!(
-                "{} unacknowledged message(s) of replica {} from before the reload are lost:                  the relay gave this tab another replica id",
+                "{} unacknowledged message(s) of replica {} from before the reload are lost: \
+                 the relay gave this tab another replica id",
                 stored.messages.len(),
                 stored.replica
             ));
