@@ -378,3 +378,63 @@ async fn a_reload_before_the_relay_acknowledged_loses_nothing() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the built front end and Chromium: run through `make test`"]
+async fn two_tabs_of_one_browser_are_two_replicas_that_converge() {
+    let server = TestServer::start_with_built_app().await;
+    let mut browser = Browser::start().await;
+    let url = server.url(&format!(
+        "/?room=one-browser-{}#/editor",
+        std::process::id()
+    ));
+    // One Chromium session, two tabs: they share the profile, cookies and local storage, and
+    // each has its own sessionStorage — so each is its own replica.
+    let tab = open_editor(&mut browser, &url).await;
+    let first = tab.client.window().await.expect("window handle");
+    let second = tab.client.new_window(true).await.expect("new tab").handle;
+    tab.client
+        .switch_to_window(second.clone())
+        .await
+        .expect("switch tab");
+    tab.client.goto(&url).await.expect("open the editor");
+    tab.wait_for_css(".conn[data-status=connected]").await;
+    tab.wait_for_css("#editor-text:not([readonly])").await;
+    let r2 = replica(&tab).await;
+    type_at_end(&tab, "second tab. ").await;
+
+    tab.client
+        .switch_to_window(first.clone())
+        .await
+        .expect("switch tab");
+    let r1 = replica(&tab).await;
+    assert_ne!(r1, r2, "two tabs of one browser are two replicas");
+    eventually(WAIT, "the first tab sees the second's text", || async {
+        let v = value(&tab).await;
+        (v == "second tab. ").then_some(()).ok_or(v)
+    })
+    .await;
+    type_at_end(&tab, "first tab.").await;
+    let both = "second tab. first tab.";
+    eventually(WAIT, "the first tab shows both", || async {
+        let v = value(&tab).await;
+        (v == both).then_some(()).ok_or(v)
+    })
+    .await;
+    tab.client
+        .switch_to_window(second)
+        .await
+        .expect("switch tab");
+    eventually(WAIT, "the second tab shows both", || async {
+        let v = value(&tab).await;
+        (v == both).then_some(()).ok_or(v)
+    })
+    .await;
+    // Presence lists both replicas in either tab.
+    let presence = tab.text("#editor-presence").await;
+    for r in [r1, r2] {
+        assert!(presence.contains(&r.to_string()), "{r} in {presence:?}");
+    }
+    tab.close().await;
+    server.stop().await;
+}
