@@ -429,9 +429,9 @@ impl TextDoc {
         pos_utf16: usize,
         len_utf16: usize,
     ) -> Result<Vec<TextOp>, TextError> {
-        let start = self.utf16_to_char(pos_utf16)?;
-        let end = self.utf16_to_char(pos_utf16.saturating_add(len_utf16))?;
-        self.delete(start, end - start)
+        let mut ops = Vec::new();
+        self.delete_utf16_into(pos_utf16, len_utf16, &mut ops)?;
+        Ok(ops)
     }
 
     /// Converts a char position (0 ..= length) to UTF-16 code units, in O(log n).

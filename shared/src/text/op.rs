@@ -122,12 +122,12 @@ impl TextOp {
         };
         if nid.replica != id.replica
             || nright != *origin_right
-            || nleft.is_none_or(|l| l.replica != id.replica || l.seq + 1 != nid.seq)
+            || nleft
+                .is_none_or(|l| l.replica != id.replica || l.seq.checked_add(1) != Some(nid.seq))
         {
             return false;
         }
-        let n = char_len(text) as u32;
-        if nid.seq == id.seq + n {
+        if id.seq.checked_add(char_len(text) as u32) == Some(nid.seq) {
             text.push_str(ntext);
             true
         } else {
