@@ -16,7 +16,7 @@ mod room;
 pub mod store;
 pub mod trace_cli;
 
-use std::{io, path::PathBuf, sync::Arc};
+use std::{io, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::{routing::get, Router};
 use tokio::net::TcpListener;
@@ -30,7 +30,14 @@ pub struct ServeConfig {
     pub dist: PathBuf,
     /// Directory for the embedded database; created if missing, must be writable.
     pub data_dir: PathBuf,
+    /// A connection silent this long gets a WebSocket ping; one still silent after as long
+    /// again is dead (a sleeping laptop, a cut network) and is closed, so it leaves the room's
+    /// presence. Browsers answer pings by themselves.
+    pub keepalive: Duration,
 }
+
+/// The default [`ServeConfig::keepalive`].
+pub const KEEPALIVE: Duration = Duration::from_secs(20);
 
 /// Why the server could not start. Each message is one line a user can act on.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +113,8 @@ pub struct AppState {
     pub relay: relay::Relay,
     /// Fired on shutdown; WebSocket tasks watch it.
     pub shutdown: Shutdown,
+    /// See [`ServeConfig::keepalive`].
+    pub keepalive: Duration,
 }
 
 /// Build the router: static files with an SPA fallback to `index.html`, and the relay.
@@ -137,6 +146,7 @@ pub async fn run(
     let state = Arc::new(AppState {
         relay: relay::Relay::new(Arc::new(store), shutdown.clone()),
         shutdown: shutdown.clone(),
+        keepalive: config.keepalive,
     });
     let app = router(&config, state.clone());
     let sd = shutdown.clone();

@@ -47,7 +47,14 @@ fn main() -> ExitCode {
             addr,
             data_dir,
             dist,
-        } => serve(addr, ServeConfig { dist, data_dir }),
+        } => serve(
+            addr,
+            ServeConfig {
+                dist,
+                data_dir,
+                keepalive: chronoscope_server::KEEPALIVE,
+            },
+        ),
         Command::Drift(args) => drift_cli::run(args),
         Command::Lamport(args) => chronoscope_server::lamport_cli::run(args),
         Command::Trace(args) => chronoscope_server::trace_cli::run(args),

@@ -160,6 +160,7 @@ async fn connection(socket: WebSocket, room: String, state: Arc<AppState>) {
     let conn = state.relay.next_conn.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = socket.split();
     let (out, mut outbox) = mpsc::unbounded_channel();
+    let (ping, mut pings) = mpsc::channel::<()>(1);
     let shutdown = state.shutdown.clone();
     let writer = tokio::spawn(async move {
         loop {
@@ -167,6 +168,11 @@ async fn connection(socket: WebSocket, room: String, state: Arc<AppState>) {
                 _ = shutdown.fired() => {
                     let _ = sink.send(Message::Close(None)).await;
                     break;
+                }
+                Some(()) = pings.recv() => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
                 }
                 text = outbox.recv() => {
                     let Some(text) = text else { break };
@@ -179,11 +185,26 @@ async fn connection(socket: WebSocket, room: String, state: Arc<AppState>) {
     });
     tracing::debug!(%room, conn, "socket opened");
     let mut me: Option<Joined> = None;
+    // Keepalive: silent for `keepalive` → ping; silent for as long again → dead.
+    let mut heard = tokio::time::Instant::now();
+    let mut pinged = false;
     loop {
+        let quiet_until = heard + state.keepalive * if pinged { 2 } else { 1 };
         let msg = tokio::select! {
             _ = state.shutdown.fired() => break,
+            _ = tokio::time::sleep_until(quiet_until) => {
+                if pinged {
+                    tracing::info!(%room, conn, "no answer to a keepalive ping: closing");
+                    break;
+                }
+                let _ = ping.try_send(());
+                pinged = true;
+                continue;
+            }
             msg = stream.next() => msg,
         };
+        heard = tokio::time::Instant::now();
+        pinged = false;
         let msg = match msg {
             Some(Ok(msg)) => msg,
             Some(Err(e)) => {

@@ -24,7 +24,7 @@ use std::{
 
 pub mod ws;
 
-use chronoscope_server::{ServeConfig, Shutdown};
+use chronoscope_server::{ServeConfig, Shutdown, KEEPALIVE};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 static SCRATCH: AtomicU32 = AtomicU32::new(0);
@@ -97,7 +97,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free loopback port");
-        Self::serve(listener, dist, data_dir, scratch)
+        Self::serve(listener, dist, data_dir, scratch, KEEPALIVE)
     }
 
     /// Start a server on a given address — a restart where the last one listened, so pages
@@ -120,7 +120,21 @@ impl TestServer {
                 Err(e) => panic!("cannot listen on {addr} again: {e}"),
             }
         };
-        Self::serve(listener, dist, data_dir, scratch)
+        Self::serve(listener, dist, data_dir, scratch, KEEPALIVE)
+    }
+
+    /// Start a server (on a free port) whose keepalive pings idle connections after
+    /// `keepalive` and closes them after twice that.
+    pub async fn start_with_keepalive(
+        dist: PathBuf,
+        data_dir: PathBuf,
+        scratch: Option<Scratch>,
+        keepalive: Duration,
+    ) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free loopback port");
+        Self::serve(listener, dist, data_dir, scratch, keepalive)
     }
 
     fn serve(
@@ -128,12 +142,14 @@ impl TestServer {
         dist: PathBuf,
         data_dir: PathBuf,
         scratch: Option<Scratch>,
+        keepalive: Duration,
     ) -> TestServer {
         let addr = listener.local_addr().expect("local addr");
         let shutdown = Shutdown::new();
         let config = ServeConfig {
             dist,
             data_dir: data_dir.clone(),
+            keepalive,
         };
         let sd = shutdown.clone();
         let task = tokio::spawn(async move {

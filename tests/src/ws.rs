@@ -131,8 +131,11 @@ impl Client {
 
     /// The next frame, or `None` if none comes within `wait`.
     pub async fn next_within(&mut self, wait: Duration) -> Option<ServerFrame> {
+        // One deadline for the whole wait: control frames (the relay's keepalive pings) do not
+        // restart it.
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let msg = match tokio::time::timeout(wait, self.ws.next()).await {
+            let msg = match tokio::time::timeout_at(deadline, self.ws.next()).await {
                 Err(_) => return None,
                 Ok(msg) => msg.expect("stream open").expect("no protocol error"),
             };

@@ -183,6 +183,41 @@ async fn presence_announces_joins_and_leaves() {
 }
 
 #[tokio::test]
+async fn a_silent_connection_is_pinged_then_dropped_while_an_answering_one_stays() {
+    let dist = Scratch::new("dist");
+    std::fs::write(dist.0.join("index.html"), "<!doctype html><title>t</title>").unwrap();
+    let data = Scratch::new("data");
+    let keepalive = Duration::from_millis(300);
+    let s = TestServer::start_with_keepalive(dist.0.clone(), data.0.clone(), None, keepalive).await;
+    let url = s.ws_url("/ws/keepalive");
+    let (mut alive, _) = Client::join(&url, "reading", None).await;
+    // A tab whose machine went to sleep: its socket stays open, but nothing reads it, so it
+    // never answers the relay's ping.
+    let (silent, ws) = Client::join(&url, "asleep", None).await;
+    let started = Instant::now();
+    // `alive` keeps reading (tungstenite answers pings as it reads) and sees the other leave.
+    assert_eq!(
+        alive.until(|f| matches!(f, ServerFrame::Left { .. })).await,
+        ServerFrame::Left {
+            replica: ws.replica
+        }
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= keepalive * 2 - Duration::from_millis(50),
+        "dropped after {waited:?}, before ping + grace ({:?})",
+        keepalive * 2
+    );
+    // Quiet for several keepalive periods, answering pings all along: still in the room.
+    assert!(alive.next_within(keepalive * 5).await.is_none());
+    alive.op(1, json!("still here")).await;
+    let (_, duplicate) = alive.ack(1).await;
+    assert!(!duplicate);
+    drop(silent);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn resume_gives_a_tab_its_replica_id_back_but_never_another_tabs() {
     let (s, _d, _data) = server().await;
     let url = s.ws_url("/ws/resume");
