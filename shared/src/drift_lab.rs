@@ -916,6 +916,12 @@ impl DriftLab {
         Ok(())
     }
 
+    /// Changes `f`, how many values fault-tolerant averaging drops at each end, from its next
+    /// round on (a page that marks a node a liar mid-run raises it to match).
+    pub fn set_faults_tolerated(&mut self, f: usize) {
+        self.config.faults_tolerated = f;
+    }
+
     /// Changes how corrections are applied.
     pub fn set_adjust(&mut self, adjust: AdjustPolicy) {
         self.config.adjust = adjust;
@@ -1875,6 +1881,44 @@ mod tests {
         assert_eq!(sends_and_locals, TRACE_CAP);
         assert!(trace.len() <= 2 * TRACE_CAP);
         assert!(crate::trace::validate(trace).is_empty());
+    }
+
+    #[test]
+    fn faults_tolerated_changes_from_the_next_round() {
+        use crate::sync::ft_average::Resilience;
+        let mut c = DriftConfig::new(5, 50.0);
+        c.sync = SyncAlgorithm::FtAverage;
+        c.faults_tolerated = 1;
+        let mut lab = DriftLab::new(c).unwrap();
+        lab.run_until(SimTime::from_secs(120));
+        let changed = lab.now();
+        lab.set_liar(3, true).unwrap();
+        lab.set_liar(2, true).unwrap();
+        lab.set_faults_tolerated(2);
+        lab.run_until(SimTime::from_secs(300));
+        let resilience = |after: bool| -> Vec<Resilience> {
+            lab.events()
+                .iter()
+                .filter(|e| (e.at > changed) == after)
+                .filter_map(|e| match &e.kind {
+                    LabEventKind::FtAverage { result, .. } => Some(result.resilience),
+                    _ => None,
+                })
+                .collect()
+        };
+        let (before, after) = (resilience(false), resilience(true));
+        assert!(!before.is_empty() && !after.is_empty());
+        // n = 5 tolerates f = 1 (3f + 1 = 4), not f = 2 (needs 7).
+        assert!(
+            before.iter().all(|r| *r == Resilience::Byzantine),
+            "{before:?}"
+        );
+        assert!(
+            after
+                .iter()
+                .all(|r| *r == Resilience::Insufficient { needed: 7 }),
+            "{after:?}"
+        );
     }
 
     #[test]

@@ -222,6 +222,10 @@ pub fn Drift() -> impl IntoView {
                                     lab.with_value(|l| ok = l.config().liars.contains(&id) == now);
                                     if ok {
                                         settings.update(|s| s.liars[i] = now);
+                                        // As at reset: fault-tolerant averaging drops as many
+                                        // values at each end as there are liars (at least one).
+                                        let f = settings.with_untracked(|s| s.liars.iter().filter(|&&l| l).count());
+                                        lab.update_value(|l| l.set_faults_tolerated(f.max(1)));
                                     }
                                 }
                             >
