@@ -6,7 +6,8 @@ use std::{fmt::Write as _, process::ExitCode, time::Duration};
 
 use chronoscope::{
     drift_lab::{
-        node_name, DriftConfig, DriftLab, JumpAt, LabEvent, NodeStats, Snapshot, SyncAlgorithm,
+        node_name, DriftConfig, DriftLab, JumpAt, LabEvent, LinkLatency, NodeStats, Snapshot,
+        SyncAlgorithm,
     },
     physical_clock::AdjustPolicy,
     sim::{Latency, SimTime},
@@ -34,6 +35,10 @@ pub struct DriftArgs {
     /// One-way latency: `10ms` (constant), `5-15ms` (uniform) or `10±3ms` / `10+-3ms` (normal).
     #[arg(long, default_value = "5-15ms", value_parser = parse_latency)]
     latency: Latency,
+    /// One directed link's one-way latency, overriding `--latency`: `FROM>TO=LATENCY`, e.g.
+    /// `A>B=45ms` (replies from the server A to B are slow: an asymmetric path). Repeatable.
+    #[arg(long, value_parser = parse_link)]
+    link: Vec<LinkLatency>,
     /// How long to simulate, e.g. `60s`, `2h`, `1d`.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     duration: Duration,
@@ -215,6 +220,17 @@ fn parse_jump(s: &str) -> Result<JumpAt, String> {
     })
 }
 
+fn parse_link(s: &str) -> Result<LinkLatency, String> {
+    let err = || format!("expected FROM>TO=LATENCY like A>B=45ms, got {s:?}");
+    let (path, latency) = s.split_once('=').ok_or_else(err)?;
+    let (from, to) = path.split_once('>').ok_or_else(err)?;
+    Ok(LinkLatency {
+        from: parse_node(from)?,
+        to: parse_node(to)?,
+        latency: parse_latency(latency.trim())?,
+    })
+}
+
 fn parse_liars(s: &str) -> Result<Liars, String> {
     if let Ok(n) = s.trim().parse::<usize>() {
         return Ok(Liars::Count(n));
@@ -231,6 +247,7 @@ impl DriftArgs {
         c.sync = self.sync.into();
         c.interval = self.interval;
         c.latency = self.latency;
+        c.links = self.link.clone();
         c.seed = self.seed;
         c.jumps = self.jump.clone();
         c.lie = self.lie.as_secs_f64();
@@ -317,6 +334,15 @@ fn table(args: &DriftArgs, lab: &DriftLab) -> String {
         }
     );
     let _ = writeln!(out, "Network latency: {}", latency_text(&c.latency));
+    for l in &c.links {
+        let _ = writeln!(
+            out,
+            "Link {}→{}: {}",
+            node_name(l.from),
+            node_name(l.to),
+            latency_text(&l.latency)
+        );
+    }
     if !c.liars.is_empty() {
         let names: Vec<String> = c.liars.iter().map(|&l| node_name(l)).collect();
         let _ = writeln!(

@@ -167,12 +167,43 @@ fn csv_has_a_header_and_one_row_per_sample() {
 }
 
 #[test]
+fn an_asymmetric_link_leaves_cristian_off_by_half_the_asymmetry() {
+    // Requests B → A take 5 ms, replies A → B 45 ms: B sets its clock as if each way took
+    // 25 ms, so it ends (45 − 5) / 2 = 20 ms behind A.
+    let args = [
+        "--nodes",
+        "2",
+        "--drift-rate",
+        "0ppm",
+        "--sync",
+        "cristian",
+        "--latency",
+        "5ms",
+        "--link",
+        "A>B=45ms",
+        "--adjust",
+        "step",
+        "--duration",
+        "10m",
+    ];
+    let s = summary(&args);
+    assert!((f(&s, "final_skew") - 0.020).abs() < 1e-3, "{s}");
+    let (ok, out, err) = drift(&args);
+    assert!(ok, "{err}");
+    assert!(out.contains("Link A→B: 45ms (constant)"), "{out}");
+}
+
+#[test]
 fn bad_options_are_one_clear_line() {
     for (args, needle) in [
         (vec!["--nodes", "1"], "2 to 64 nodes"),
         (vec!["--latency", "15-5ms"], "minimum exceeds maximum"),
         (vec!["--jump", "Z:1s@5s"], "no node Z"),
         (vec!["--liars", "3"], "no honest node"),
+        (vec!["--link", "A>Z=5ms"], "no node Z"),
+        (vec!["--link", "B>B=5ms"], "B to itself is not a link"),
+        (vec!["--link", "A-B=5ms"], "expected FROM>TO=LATENCY"),
+        (vec!["--link", "A>B=9-1ms"], "minimum exceeds maximum"),
     ] {
         let (ok, _, err) = drift(&args);
         assert!(!ok, "{args:?} succeeded");

@@ -111,6 +111,17 @@ pub struct JumpAt {
     pub delta: f64,
 }
 
+/// The one-way latency of one directed link, overriding [`DriftConfig::latency`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LinkLatency {
+    /// The sending node.
+    pub from: NodeId,
+    /// The receiving node.
+    pub to: NodeId,
+    /// Its one-way latency.
+    pub latency: Latency,
+}
+
 /// Everything that defines a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftConfig {
@@ -124,6 +135,10 @@ pub struct DriftConfig {
     pub lie: f64,
     /// One-way latency of every link.
     pub latency: Latency,
+    /// Directed links whose one-way latency differs from `latency` (asymmetric paths: the
+    /// offset estimates of Cristian and NTP are off by half the asymmetry).
+    #[serde(default)]
+    pub links: Vec<LinkLatency>,
     /// Loss probability of every link.
     pub loss: f64,
     /// The algorithm.
@@ -171,6 +186,7 @@ impl DriftConfig {
                 min: Duration::from_millis(5),
                 max: Duration::from_millis(15),
             },
+            links: Vec::new(),
             loss: 0.0,
             sync: SyncAlgorithm::Berkeley,
             interval: Duration::from_secs(20),
@@ -199,6 +215,20 @@ impl DriftConfig {
         }
         if let Some(j) = self.jumps.iter().find(|j| bad_node(j.node)) {
             return Err(DriftError::NoSuchNode(j.node));
+        }
+        if let Some(l) = self
+            .links
+            .iter()
+            .find(|l| bad_node(l.from) || bad_node(l.to))
+        {
+            return Err(DriftError::NoSuchNode(if bad_node(l.from) {
+                l.from
+            } else {
+                l.to
+            }));
+        }
+        if let Some(l) = self.links.iter().find(|l| l.from == l.to) {
+            return Err(DriftError::SelfLink(l.from));
         }
         if self.interval.is_zero() || self.sample_every.is_zero() {
             return Err(DriftError::ZeroPeriod);
@@ -233,6 +263,9 @@ pub enum DriftError {
     /// A node id out of range.
     #[error("there is no node {}", node_name(*.0))]
     NoSuchNode(NodeId),
+    /// A link from a node to itself.
+    #[error("a link needs two nodes; {} to itself is not a link", node_name(*.0))]
+    SelfLink(NodeId),
     /// A zero sync or sample period.
     #[error("the sync interval and the sample period must be positive")]
     ZeroPeriod,
@@ -579,7 +612,10 @@ impl DriftLab {
             loss: config.loss,
         };
         link.validate()?;
-        let network = Network::new(link);
+        let mut network = Network::new(link);
+        for l in &config.links {
+            network.set_latency(l.from, l.to, l.latency)?;
+        }
         let n = config.clocks.len();
         let nodes = config
             .clocks
@@ -1631,6 +1667,43 @@ mod tests {
         }
         // Three clients poll at 20 s, 40 s, …, 3600 s; the last exchange ends after the run.
         assert_eq!(seen, 3 * (HOUR / 20 - 1) as usize);
+    }
+
+    /// An asymmetric path: requests 1 → 0 take 5 ms, replies 0 → 1 take 45 ms. Cristian
+    /// assumes half the 50 ms round trip each way, so the client ends up (45 − 5) / 2 = 20 ms
+    /// behind the server; NTP, which makes the same assumption, is off by the same amount.
+    #[test]
+    fn an_asymmetric_link_biases_the_estimate_by_half_the_asymmetry() {
+        for sync in [SyncAlgorithm::Cristian, SyncAlgorithm::Ntp] {
+            let mut c = DriftConfig::new(2, 0.0);
+            c.sync = sync;
+            c.adjust = AdjustPolicy::Step;
+            c.latency = Latency::Constant(Duration::from_millis(5));
+            let symmetric = run(c.clone(), 600).summary().final_skew;
+            c.links = vec![LinkLatency {
+                from: 0,
+                to: 1,
+                latency: Latency::Constant(Duration::from_millis(45)),
+            }];
+            let lab = run(c, 600);
+            let skew = lab.summary().final_skew;
+            assert!(symmetric < 1e-3, "{sync:?} symmetric: {symmetric}");
+            assert!((skew - 0.020).abs() < 1e-3, "{sync:?} asymmetric: {skew}");
+            let last = lab.snapshots().last().unwrap();
+            assert!(last.clocks[1] < last.clocks[0], "the client is behind");
+        }
+        let mut c = DriftConfig::new(2, 0.0);
+        c.links = vec![LinkLatency {
+            from: 1,
+            to: 1,
+            latency: Latency::Constant(Duration::from_millis(1)),
+        }];
+        assert_eq!(
+            DriftLab::new(c.clone()).unwrap_err(),
+            DriftError::SelfLink(1)
+        );
+        c.links[0].to = 2;
+        assert_eq!(DriftLab::new(c).unwrap_err(), DriftError::NoSuchNode(2));
     }
 
     #[test]
