@@ -130,8 +130,15 @@ struct Leaf {
 #[derive(Debug, Clone)]
 struct Agent {
     replica: NodeId,
-    /// The characters it inserted, by seq (deleted ones included).
-    content: Vec<char>,
+    /// The characters it inserted, by seq (deleted ones included), as UTF-8: an ASCII
+    /// character costs one byte, so a pasted page costs its size, not four times it.
+    text: String,
+    /// How many characters `text` holds: the next seq.
+    chars: u32,
+    /// Its non-ASCII characters, ascending, as `(seq, extra)`: `extra` counts the UTF-8 bytes
+    /// beyond one per character up to and including this one, so character `s` starts at byte
+    /// `s + extra` of the last entry below `s`.
+    wide: Vec<(u32, u32)>,
     /// Seqs of its characters outside the BMP (two UTF-16 code units), ascending.
     astral: Vec<u32>,
     /// Id index: for each of its characters, by seq, the leaf arena id holding it and a hint
@@ -244,8 +251,7 @@ impl TextDoc {
         for &lid in self.order.iter().filter(|&&l| l != GAP) {
             for span in &self.leaves[lid as usize].spans {
                 if !span.deleted {
-                    let c = &self.agents[span.id.agent as usize].content;
-                    s.extend(&c[span.id.seq as usize..(span.id.seq + span.len) as usize]);
+                    s.push_str(self.agents[span.id.agent as usize].slice(span.id.seq, span.len));
                 }
             }
         }
@@ -307,7 +313,7 @@ impl TextDoc {
             (self.next_item(p), Some(self.item_id(p)))
         };
         let origin_right = (dest != END).then(|| self.item_id(dest));
-        let seq = self.agents[0].content.len() as u32;
+        let seq = self.agents[0].chars;
         let (n, n16) = self.agents[0].push_text(text);
         let span = Span {
             id: Iid { agent: 0, seq },
@@ -332,7 +338,7 @@ impl TextDoc {
 
     /// The next keystroke right after the previous one: extend its span in place.
     fn keep_typing(&mut self, pos: usize, oi: u32, si: u32, text: &str) -> InsertHead {
-        let seq = self.agents[0].content.len() as u32;
+        let seq = self.agents[0].chars;
         let (n, n16) = self.agents[0].push_text(text);
         let lid = self.order[oi as usize];
         let span = &mut self.leaves[lid as usize].spans[si as usize];
@@ -470,8 +476,8 @@ impl TextDoc {
                 if span.len16 == span.len {
                     return Ok((chars + rem) as usize);
                 }
-                let content = &self.agents[span.id.agent as usize].content;
-                for &c in &content[span.id.seq as usize..] {
+                let agent = &self.agents[span.id.agent as usize];
+                for c in agent.slice(span.id.seq, span.len).chars() {
                     if rem == 0 {
                         break;
                     }
@@ -517,7 +523,7 @@ impl TextDoc {
             } => {
                 let expected = self
                     .agent_of(id.replica)
-                    .map_or(0, |a| self.agents[a as usize].content.len() as u32);
+                    .map_or(0, |a| self.agents[a as usize].chars);
                 let n = char_len(text) as u32;
                 if n == 0 {
                     return Err(TextError::Empty);
@@ -584,7 +590,7 @@ impl TextDoc {
                     return Err(TextError::Empty);
                 }
                 let first = self.to_iid(target)?;
-                let known = self.agents[first.agent as usize].content.len() as u32;
+                let known = self.agents[first.agent as usize].chars;
                 let end = target.seq.saturating_add(*len);
                 if end > known {
                     return Err(TextError::UnknownCharacter(CharId {
@@ -1017,7 +1023,7 @@ impl TextDoc {
     /// The internal id of a known character.
     fn to_iid(&self, c: &CharId) -> Result<Iid, TextError> {
         match self.agent_of(c.replica) {
-            Some(agent) if (c.seq as usize) < self.agents[agent as usize].content.len() => {
+            Some(agent) if c.seq < self.agents[agent as usize].chars => {
                 Ok(Iid { agent, seq: c.seq })
             }
             _ => Err(TextError::UnknownCharacter(*c)),
@@ -1087,7 +1093,19 @@ impl TextDoc {
             }
         }
         for a in &self.agents {
-            assert_eq!(a.leaf_of.len(), a.content.len(), "id index covers content");
+            assert_eq!(a.leaf_of.len(), a.chars as usize, "id index covers content");
+            assert_eq!(a.text.chars().count(), a.chars as usize, "char count");
+            let wide: Vec<(u32, u32)> = a
+                .text
+                .chars()
+                .enumerate()
+                .filter(|(_, c)| !c.is_ascii())
+                .scan(0, |extra, (k, c)| {
+                    *extra += c.len_utf8() as u32 - 1;
+                    Some((k as u32, *extra))
+                })
+                .collect();
+            assert_eq!(a.wide, wide, "non-ASCII index");
         }
     }
 }
@@ -1096,7 +1114,9 @@ impl Agent {
     fn new(replica: NodeId) -> Self {
         Agent {
             replica,
-            content: Vec::new(),
+            text: String::new(),
+            chars: 0,
+            wide: Vec::new(),
             astral: Vec::new(),
             leaf_of: Vec::new(),
         }
@@ -1104,26 +1124,50 @@ impl Agent {
 
     /// Appends inserted text; returns its length in chars and UTF-16 units.
     fn push_text(&mut self, text: &str) -> (u32, u32) {
-        let start = self.content.len() as u32;
+        let start = self.chars;
         if text.is_ascii() {
-            self.content.extend(text.bytes().map(char::from));
-        } else {
-            self.content.reserve(text.len());
-            self.content.extend(text.chars());
+            self.text.push_str(text);
+            let n = text.len() as u32;
+            self.chars += n;
+            return (n, n);
         }
-        let n = self.content.len() as u32 - start;
-        let mut n16 = n;
-        // Only a 4-byte UTF-8 sequence (lead byte 0xF0..) is outside the BMP.
-        if !text.bytes().any(|b| b >= 0xF0) {
-            return (n, n16);
-        }
-        for (k, c) in self.content[start as usize..].iter().enumerate() {
-            if c.len_utf16() == 2 {
-                self.astral.push(start + k as u32);
-                n16 += 1;
+        let mut extra = self.wide.last().map_or(0, |w| w.1);
+        let (mut n, mut n16) = (0u32, 0u32);
+        for c in text.chars() {
+            let seq = start + n;
+            if !c.is_ascii() {
+                extra += c.len_utf8() as u32 - 1;
+                self.wide.push((seq, extra));
             }
+            if c.len_utf16() == 2 {
+                self.astral.push(seq);
+            }
+            n += 1;
+            n16 += c.len_utf16() as u32;
         }
+        self.text.push_str(text);
+        self.chars += n;
         (n, n16)
+    }
+
+    /// Byte offset in `text` of character `seq` (≤ `chars`).
+    fn byte_of(&self, seq: u32) -> usize {
+        let i = self.wide.partition_point(|&(s, _)| s < seq);
+        seq as usize
+            + if i == 0 {
+                0
+            } else {
+                self.wide[i - 1].1 as usize
+            }
+    }
+
+    /// Characters `seq .. seq + len`.
+    fn slice(&self, seq: u32, len: u32) -> &str {
+        if self.wide.is_empty() {
+            &self.text[seq as usize..(seq + len) as usize]
+        } else {
+            &self.text[self.byte_of(seq)..self.byte_of(seq + len)]
+        }
     }
 
     /// Records that the new ids `seq .. seq + n` live where `entry` ([`index_entry`]) says.
