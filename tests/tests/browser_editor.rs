@@ -40,6 +40,15 @@ where
     }
 }
 
+/// Wait until the tab's text area holds exactly `text`, or fail with `what`.
+async fn until_shows(tab: &Tab, text: &str, what: &str) {
+    eventually(WAIT, what, || async {
+        let v = value(tab).await;
+        (v == text).then_some(()).ok_or(v)
+    })
+    .await;
+}
+
 async fn replica(tab: &Tab) -> u32 {
     eventually(WAIT, "replica id shown", || async {
         let t = tab.text("#editor-replica").await;
@@ -197,30 +206,15 @@ async fn three_tabs_with_a_slow_link_hold_back_then_converge() {
     let rb = replica(&b).await;
     b.client.refresh().await.expect("reload");
     b.wait_for_css("#editor-text:not([readonly])").await;
-    eventually(WAIT, "reloaded tab shows the document", || async {
-        let v = value(&b).await;
-        if v == before {
-            Ok(())
-        } else {
-            Err(v)
-        }
-    })
-    .await;
+    until_shows(&b, &before, "reloaded tab shows the document").await;
     assert_eq!(replica(&b).await, rb, "a reload keeps the replica id");
     type_at_end(&b, "!").await;
     let expected = format!("{before}!");
     for tab in [&a, &c] {
-        eventually(
-            WAIT,
+        until_shows(
+            tab,
+            &expected,
             "an edit after the reload reaches the others",
-            || async {
-                let v = value(tab).await;
-                if v == expected {
-                    Ok(())
-                } else {
-                    Err(v)
-                }
-            },
         )
         .await;
     }
@@ -243,15 +237,7 @@ async fn editor_opens_its_causal_multicast_in_the_diagram_view() {
     let a = open_editor(&mut browser, &url).await;
     let b = open_editor(&mut browser, &url).await;
     type_at_end(&a, "hi").await;
-    eventually(WAIT, "a's edit reaches b", || async {
-        let v = value(&b).await;
-        if v == "hi" {
-            Ok(())
-        } else {
-            Err(v)
-        }
-    })
-    .await;
+    until_shows(&b, "hi", "a's edit reaches b").await;
     // b's trace holds a's broadcast and its delivery at b.
     b.click("button.open-trace").await;
     let text = b.expect_legal_diagram().await;
@@ -293,11 +279,7 @@ async fn a_reload_before_the_relay_acknowledged_loses_nothing() {
     let ra = replica(&a).await;
 
     type_at_end(&a, "acked ").await;
-    eventually(WAIT, "b sees a's acknowledged text", || async {
-        let v = value(&b).await;
-        (v == "acked ").then_some(()).ok_or(v)
-    })
-    .await;
+    until_shows(&b, "acked ", "b sees a's acknowledged text").await;
     eventually(WAIT, "a's first message acknowledged", || async {
         let n = a.text("#editor-unacked-count").await;
         (n.trim() == "0").then_some(()).ok_or(n)
@@ -335,11 +317,7 @@ async fn a_reload_before_the_relay_acknowledged_loses_nothing() {
 
     // The stored messages were restored, re-sent and acknowledged: both tabs have everything.
     for (tab, name) in [(&a, "a"), (&b, "b")] {
-        eventually(WAIT, &format!("{name} shows every edit"), || async {
-            let v = value(tab).await;
-            (v == "acked offline 🦀").then_some(()).ok_or(v)
-        })
-        .await;
+        until_shows(tab, "acked offline 🦀", &format!("{name} shows every edit")).await;
     }
     eventually(
         WAIT,
@@ -368,11 +346,7 @@ async fn a_reload_before_the_relay_acknowledged_loses_nothing() {
 
     // A third tab that joins now gets the same document from the relay's log.
     let c = open_editor(&mut browser, &url).await;
-    eventually(WAIT, "a late joiner catches up", || async {
-        let v = value(&c).await;
-        (v == "acked offline 🦀").then_some(()).ok_or(v)
-    })
-    .await;
+    until_shows(&c, "acked offline 🦀", "a late joiner catches up").await;
     for tab in [a, b, c] {
         tab.close().await;
     }
@@ -409,27 +383,15 @@ async fn two_tabs_of_one_browser_are_two_replicas_that_converge() {
         .expect("switch tab");
     let r1 = replica(&tab).await;
     assert_ne!(r1, r2, "two tabs of one browser are two replicas");
-    eventually(WAIT, "the first tab sees the second's text", || async {
-        let v = value(&tab).await;
-        (v == "second tab. ").then_some(()).ok_or(v)
-    })
-    .await;
+    until_shows(&tab, "second tab. ", "the first tab sees the second's text").await;
     type_at_end(&tab, "first tab.").await;
     let both = "second tab. first tab.";
-    eventually(WAIT, "the first tab shows both", || async {
-        let v = value(&tab).await;
-        (v == both).then_some(()).ok_or(v)
-    })
-    .await;
+    until_shows(&tab, both, "the first tab shows both").await;
     tab.client
         .switch_to_window(second)
         .await
         .expect("switch tab");
-    eventually(WAIT, "the second tab shows both", || async {
-        let v = value(&tab).await;
-        (v == both).then_some(()).ok_or(v)
-    })
-    .await;
+    until_shows(&tab, both, "the second tab shows both").await;
     // Presence lists both replicas in either tab.
     let presence = tab.text("#editor-presence").await;
     for r in [r1, r2] {
