@@ -94,10 +94,7 @@ impl TestServer {
 
     /// Start a server with an explicit front-end directory and data directory.
     pub async fn start(dist: PathBuf, data_dir: PathBuf, scratch: Option<Scratch>) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free loopback port");
-        Self::serve(listener, dist, data_dir, scratch, KEEPALIVE)
+        Self::start_with_keepalive(dist, data_dir, scratch, KEEPALIVE).await
     }
 
     /// Start a server on a given address — a restart where the last one listened, so pages
@@ -112,9 +109,8 @@ impl TestServer {
         let listener = loop {
             match tokio::net::TcpListener::bind(addr).await {
                 Ok(l) => break l,
-                Err(e) if tries < 50 => {
+                Err(_) if tries < 50 => {
                     tries += 1;
-                    let _ = e;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => panic!("cannot listen on {addr} again: {e}"),

@@ -224,8 +224,10 @@ pub fn Drift() -> impl IntoView {
                                         settings.update(|s| s.liars[i] = now);
                                         // As at reset: fault-tolerant averaging drops as many
                                         // values at each end as there are liars (at least one).
-                                        let f = settings.with_untracked(|s| s.liars.iter().filter(|&&l| l).count());
-                                        lab.update_value(|l| l.set_faults_tolerated(f.max(1)));
+                                        lab.update_value(|l| {
+                                            let f = l.config().liars.len().max(1);
+                                            l.set_faults_tolerated(f);
+                                        });
                                     }
                                 }
                             >
