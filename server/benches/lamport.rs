@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use chronoscope::lamport_lab::{analyse, simulate, Experiment};
-use chronoscope_server::lamport_realtime::run_realtime;
+use chronoscope::labs::lamport::{analyse, simulate, Experiment};
+use chronoscope_server::cli::lamport_realtime::run_realtime;
 
 fn all_simulated(seed: u64) -> usize {
     let mut events = 0;

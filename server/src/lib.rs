@@ -2,19 +2,15 @@
 //!
 //! `chronoscope serve` binds one TCP listener and serves two things on it:
 //! - the built front end (a directory produced by trunk) at `/`,
-//! - the WebSocket relay at `/ws/{room}` (see [`relay`]; one actor per room in `room`; the
-//!   durable op log in [`store`]).
+//! - the WebSocket relay at `/ws/{room}` (see [`relay`]: one actor per room, the durable op log
+//!   in [`relay::store`]).
 //!
 //! [`run`] takes its listener and a [`Shutdown`] so tests bind `127.0.0.1:0` and drive a real
 //! server; the binary (`src/main.rs`) only parses flags, reports errors in one line and wires
 //! Ctrl-C to the shutdown signal.
 
-pub mod lamport_cli;
-pub mod lamport_realtime;
+pub mod cli;
 pub mod relay;
-mod room;
-pub mod store;
-pub mod trace_cli;
 
 use std::{io, path::PathBuf, sync::Arc, time::Duration};
 
@@ -61,7 +57,7 @@ pub enum StartError {
         /// The data directory.
         path: PathBuf,
         /// The underlying error.
-        source: store::StoreError,
+        source: relay::store::StoreError,
     },
 }
 
@@ -137,7 +133,7 @@ pub async fn run(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     check_config(&config)?;
     let dir = config.data_dir.clone();
-    let store = tokio::task::spawn_blocking(move || store::Store::open(&dir))
+    let store = tokio::task::spawn_blocking(move || relay::store::Store::open(&dir))
         .await?
         .map_err(|source| StartError::Database {
             path: config.data_dir.clone(),

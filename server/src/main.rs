@@ -1,7 +1,5 @@
 //! `chronoscope` — serve the lab, or run the labs headless.
 
-mod drift_cli;
-
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use chronoscope_server::{check_config, run, ServeConfig, Shutdown};
@@ -33,11 +31,11 @@ enum Command {
         dist: PathBuf,
     },
     /// Run the clock drift lab headless: drifting clocks, a sync algorithm, the skew.
-    Drift(drift_cli::DriftArgs),
+    Drift(chronoscope_server::cli::drift::DriftArgs),
     /// Run the Lamport clock lab's experiments (simulated, or in real time on loopback TCP).
-    Lamport(chronoscope_server::lamport_cli::LamportArgs),
+    Lamport(chronoscope_server::cli::lamport::LamportArgs),
     /// Render a trace (ShiViz log or JSON) as Mermaid or SVG, or check its clocks.
-    Trace(chronoscope_server::trace_cli::TraceArgs),
+    Trace(chronoscope_server::cli::trace::TraceArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,9 +53,9 @@ fn main() -> ExitCode {
                 keepalive: chronoscope_server::KEEPALIVE,
             },
         ),
-        Command::Drift(args) => drift_cli::run(args),
-        Command::Lamport(args) => chronoscope_server::lamport_cli::run(args),
-        Command::Trace(args) => chronoscope_server::trace_cli::run(args),
+        Command::Drift(args) => chronoscope_server::cli::drift::run(args),
+        Command::Lamport(args) => chronoscope_server::cli::lamport::run(args),
+        Command::Trace(args) => chronoscope_server::cli::trace::run(args),
     }
 }
 

@@ -48,7 +48,7 @@ fn without_sync_50_ppm_is_4_32_seconds_a_day() {
 #[test]
 fn berkeley_every_20s_stays_under_the_derived_bound() {
     // (d_max − d_min) + Δρ·P + drift during round trips = 10 ms + 1 ms + 10 µs; see
-    // shared/src/drift_lab.rs for the derivation.
+    // shared/src/labs/drift.rs for the derivation.
     let s = summary(&[
         "--nodes",
         "3",

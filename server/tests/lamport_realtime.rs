@@ -1,9 +1,9 @@
 //! One short real-time run of the Lamport lab: three machine threads, real TCP sockets on
 //! loopback, two seconds of wall time.
 
-use chronoscope::lamport_lab::{parse_log, trace_node, LabConfig, LabEvent};
+use chronoscope::labs::lamport::{parse_log, trace_node, LabConfig, LabEvent};
 use chronoscope::trace::{validate, EventKind};
-use chronoscope_server::lamport_realtime::run_realtime;
+use chronoscope_server::cli::lamport_realtime::run_realtime;
 
 #[test]
 fn machines_exchange_messages_over_loopback_tcp_and_stop_cleanly() {

@@ -10,7 +10,7 @@
 use std::{cmp::Reverse, collections::BinaryHeap, hint::black_box, time::Duration, time::Instant};
 
 use chronoscope::{
-    drift_lab::{DriftConfig, DriftLab, SyncAlgorithm},
+    labs::drift::{DriftConfig, DriftLab, SyncAlgorithm},
     sim::{Latency, LinkModel, Network, SimTime, Simulation},
 };
 

@@ -11,8 +11,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use chronoscope::causal::{CausalMessage, HoldBackQueue};
-use chronoscope::vector_clock::VectorClock;
+use chronoscope::causality::holdback::{CausalMessage, HoldBackQueue};
+use chronoscope::clocks::vector_clock::VectorClock;
 use chronoscope::NodeId;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;

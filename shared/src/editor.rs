@@ -1,8 +1,8 @@
 //! # One replica of the collaborative editor: the text CRDT behind causal multicast
 //!
 //! An [`EditorSession`] glues the pieces a browser tab needs to co-edit a document through the
-//! relay: the [`TextDoc`] (YATA/FugueMax, see [`crate::text`]), a [`HoldBackQueue`]
-//! (Birman–Schiper–Stephenson causal broadcast, see [`crate::causal`]) and the bookkeeping of
+//! relay: the [`TextDoc`] (YATA/FugueMax, see [`crate::replication::text`]), a [`HoldBackQueue`]
+//! (Birman–Schiper–Stephenson causal broadcast, see [`crate::causality::holdback`]) and the bookkeeping of
 //! operations the relay has not yet acknowledged. It has no DOM and no socket: the page turns
 //! text-area `input` events into [`EditorSession::edit_utf16`] calls (via [`diff_utf16`]), sends
 //! what [`EditorSession::flush`] returns as `op` frames, and hands every `op` frame it receives
@@ -45,10 +45,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::causal::{CausalError, CausalMessage, DeliveryRecord, Dependency, HoldBackQueue};
-use crate::text::{Patch, TextDoc, TextError, TextOp};
+use crate::causality::holdback::{
+    CausalError, CausalMessage, DeliveryRecord, Dependency, HoldBackQueue,
+};
+use crate::clocks::vector_clock::VectorClock;
+use crate::replication::text::{Patch, TextDoc, TextError, TextOp};
 use crate::trace::{Event, EventId, EventKind, MessageId, Trace, VectorTimestamp};
-use crate::vector_clock::VectorClock;
 use crate::NodeId;
 
 /// At most this many events are recorded in an editor session's trace (a delivered message
@@ -618,7 +620,7 @@ mod tests {
         let m = a.flush(1.0).unwrap();
         let patches = send(&a, &m, &mut b, 2.0);
         assert_eq!(b.text(), "😀 good day");
-        assert_eq!(crate::text::map_caret_utf16(6, &patches), 11);
+        assert_eq!(crate::replication::text::map_caret_utf16(6, &patches), 11);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! notebook's qualitative outcomes asserted. (The outcomes hold for every seed we tried; the
 //! seed only fixes which run the suite checks.)
 
-use chronoscope::lamport_lab::{analyse, simulate, Analysis, Experiment, LabRun, MachineStats};
+use chronoscope::labs::lamport::{analyse, simulate, Analysis, Experiment, LabRun, MachineStats};
 use chronoscope::trace::validate;
 
 const SEED: u64 = 2026;

@@ -3,8 +3,8 @@
 
 use std::io::Read;
 
-use chronoscope::causal::{CausalMessage, HoldBackQueue};
-use chronoscope::text::{map_caret_utf16, CharId, Patch, TextDoc, TextError, TextOp};
+use chronoscope::causality::holdback::{CausalMessage, HoldBackQueue};
+use chronoscope::replication::text::{map_caret_utf16, CharId, Patch, TextDoc, TextError, TextOp};
 use chronoscope::NodeId;
 use proptest::prelude::*;
 use rand::rngs::StdRng;

@@ -237,10 +237,10 @@ fn main() {
         println!();
         // What a durable commit costs on this disk: the floor of the relay's ack latency.
         let store_dir = Scratch::new("bench-store");
-        let store = chronoscope_server::store::Store::open(&store_dir.0).unwrap();
+        let store = chronoscope_server::relay::store::Store::open(&store_dir.0).unwrap();
         let mut commits: Vec<u64> = (0..200u64)
             .map(|i| {
-                let op = chronoscope_server::store::StoredOp { from: 1, seq: i, payload: serde_json::json!({ "ins": [i, "x"] }) };
+                let op = chronoscope_server::relay::store::StoredOp { from: 1, seq: i, payload: serde_json::json!({ "ins": [i, "x"] }) };
                 let t = Instant::now();
                 store.append("bench", i, &[op]).unwrap();
                 t.elapsed().as_micros() as u64

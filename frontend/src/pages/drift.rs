@@ -1,5 +1,5 @@
 //! The clock drift lab page: nodes with drifting clocks and a sync algorithm, run live in the
-//! tab by `chronoscope::drift_lab` (the same scenario as `chronoscope drift`), plus a real
+//! tab by `chronoscope::labs::drift` (the same scenario as `chronoscope drift`), plus a real
 //! four-timestamp probe of this tab's clock against the relay's.
 
 use std::{
@@ -11,8 +11,8 @@ use std::{
 };
 
 use chronoscope::{
-    drift_lab::{node_name, DriftConfig, DriftLab, SyncAlgorithm, TRACE_CAP},
-    physical_clock::AdjustPolicy,
+    clocks::physical_clock::AdjustPolicy,
+    labs::drift::{node_name, DriftConfig, DriftLab, SyncAlgorithm, TRACE_CAP},
     protocol::{ClientFrame, ServerFrame, MAX_PROBE_DELAY_MS},
     sim::Latency,
     sync::ntp::{ClockFilter, Exchange},

@@ -9,7 +9,7 @@ use std::{cell::RefCell, rc::Rc, time::Duration};
 
 use chronoscope::editor::{diff_utf16, EditorError, EditorSession, TRACE_CAP};
 use chronoscope::protocol::{ClientFrame, Link, ServerFrame};
-use chronoscope::text::{map_caret_utf16, Patch};
+use chronoscope::replication::text::{map_caret_utf16, Patch};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlTextAreaElement;

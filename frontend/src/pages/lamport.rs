@@ -1,7 +1,7 @@
 //! The Lamport clock lab: the lab notebook's machines, simulated in the browser, played back
 //! with live charts of every machine's logical clock and queue.
 
-use chronoscope::lamport_lab::{
+use chronoscope::labs::lamport::{
     analyse, observations, plot_clocks, plot_queues, simulate, Experiment, LabConfig, LabRun,
     LogEntry,
 };

@@ -1,5 +1,5 @@
 //! Clock synchronization algorithms, one module each. They are pure: they take timestamps
-//! (read by the lab from [`crate::physical_clock::PhysicalClock`]s, or by a browser tab from
+//! (read by the lab from [`crate::clocks::physical_clock::PhysicalClock`]s, or by a browser tab from
 //! `Date.now()`) and return estimates and corrections; they never read a clock themselves.
 
 pub mod berkeley;

@@ -1,4 +1,4 @@
-//! Text CRDT benchmark: our `chronoscope::text::TextDoc` side by side with the crates.io peers
+//! Text CRDT benchmark: our `chronoscope::replication::text::TextDoc` side by side with the crates.io peers
 //! `diamond-types`, `yrs` and `automerge`, in one run, on the `automerge-paper` editing trace.
 //!
 //! - **local**: replay the trace's 259,778 edits as local edits into one replica.
@@ -14,7 +14,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use chronoscope::text::{TextDoc, TextOp};
+use chronoscope::replication::text::{TextDoc, TextOp};
 
 // ---------------------------------------------------------------- counting allocator
 

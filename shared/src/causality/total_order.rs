@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::lamport::{LamportClock, LamportTimestamp};
+use crate::clocks::lamport::{LamportClock, LamportTimestamp};
 use crate::NodeId;
 
 /// What members send each other.

@@ -22,7 +22,7 @@
 //!
 //! # Example: the out-of-order edit
 //! ```
-//! use chronoscope::causal::{Dependency, HoldBackQueue};
+//! use chronoscope::causality::holdback::{Dependency, HoldBackQueue};
 //!
 //! let (mut alice, mut bob, mut carol) =
 //!     (HoldBackQueue::new(1), HoldBackQueue::new(2), HoldBackQueue::new(3));
@@ -40,14 +40,14 @@
 //! let delivered = carol.receive(hello, 12.0)?;
 //! assert_eq!(delivered.iter().map(|m| m.payload).collect::<Vec<_>>(), ["Hello", "World"]);
 //! assert_eq!(carol.clock().to_string(), "[1:1, 2:1]");
-//! # Ok::<(), chronoscope::causal::CausalError>(())
+//! # Ok::<(), chronoscope::causality::holdback::CausalError>(())
 //! ```
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::vector_clock::VectorClock;
+use crate::clocks::vector_clock::VectorClock;
 use crate::NodeId;
 
 /// A broadcast message: the sender, the vector clock the sender stamped on it, and the payload.

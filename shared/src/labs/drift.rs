@@ -24,8 +24,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    hlc::{Hlc, HlcTimestamp, ManualClock},
-    physical_clock::{AdjustPolicy, Adjustment, ClockSpec, Direction, PhysicalClock},
+    clocks::hlc::{Hlc, HlcTimestamp, ManualClock},
+    clocks::physical_clock::{AdjustPolicy, Adjustment, ClockSpec, Direction, PhysicalClock},
+    clocks::truetime::TrueTime,
     sim::{Latency, LinkModel, Network, NetworkError, SimTime, Simulation},
     sync::{
         berkeley,
@@ -35,7 +36,6 @@ use crate::{
         ntp::{self, ClockFilter, Exchange, FrequencyEstimator, PollInterval},
     },
     trace::{MessageId, Trace},
-    truetime::TrueTime,
     NodeId,
 };
 

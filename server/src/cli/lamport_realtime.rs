@@ -4,7 +4,7 @@
 //! when a send fails, and a clean shutdown (a stop flag polled with timeouts, every thread
 //! joined, each machine logging its final clock).
 //!
-//! The machines' logic is [`chronoscope::lamport_lab::Machine`], the same as in the simulator,
+//! The machines' logic is [`chronoscope::labs::lamport::Machine`], the same as in the simulator,
 //! so both modes write the same log format; the run is recorded into the same kind of
 //! [`Trace`] (physical time = milliseconds since the run started).
 
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use chronoscope::lamport_lab::{
+use chronoscope::labs::lamport::{
     new_trace, trace_node, Action, LabConfig, LabError, LabMessage, LabRun, Machine,
 };
 use chronoscope::trace::Trace;
@@ -255,7 +255,7 @@ impl MachineCtx {
         })
     }
 
-    fn run(self) -> Result<Vec<chronoscope::lamport_lab::LogEntry>, RealtimeError> {
+    fn run(self) -> Result<Vec<chronoscope::labs::lamport::LogEntry>, RealtimeError> {
         let mut conns: BTreeMap<usize, TcpStream> = BTreeMap::new();
         for peer in (0..self.machines).filter(|&p| p != self.m) {
             conns.insert(peer, self.connect(peer)?);

@@ -24,7 +24,7 @@
 //! carries no vector clock: its causal dependencies are its origin ids.
 //!
 //! ```
-//! use chronoscope::text::TextDoc;
+//! use chronoscope::replication::text::TextDoc;
 //! let mut alice = TextDoc::new(1);
 //! let mut bob = TextDoc::new(2);
 //! let hello = alice.insert(0, "hello").unwrap();

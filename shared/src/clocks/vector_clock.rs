@@ -5,7 +5,7 @@
 //! **Guarantee (strong clock condition):** for events `a` and `b` with vector timestamps
 //! `V(a)` and `V(b)`, `a → b` (a happened before b) **if and only if** `V(a) < V(b)`. Two events
 //! whose clocks are [`Causality::Concurrent`] are causally unrelated. Lamport clocks
-//! ([`crate::lamport`]) give only the "if" direction.
+//! ([`crate::clocks::lamport`]) give only the "if" direction.
 //!
 //! # Dynamic membership
 //! The clock is a sparse map from [`NodeId`] to a count; a node that is missing has count 0.
@@ -19,7 +19,7 @@
 //! entry is *stable*). Removing it earlier, or on only some replicas, makes clocks that differ
 //! only in that entry compare wrongly (a descendant would look concurrent or equal). Chronoscope
 //! never prunes on its own: the owner of the membership view (the relay's room) decides, and
-//! must tell every replica to forget the same node. Dotted version vectors ([`crate::dvv`]) are
+//! must tell every replica to forget the same node. Dotted version vectors ([`crate::replication::dvv`]) are
 //! the structural answer to growing metadata; pruning is the operational one.
 //!
 //! # Wire form

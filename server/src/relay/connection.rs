@@ -1,7 +1,7 @@
 //! The WebSocket relay at `/ws/{room}`: the connection side.
 //!
 //! Each connection is two tasks: this reader, which parses [`ClientFrame`]s and turns them
-//! into commands for the room's actor ([`crate::room`]), and a writer that drains the
+//! into commands for the room's actor (`super::room`), and a writer that drains the
 //! connection's outbox into the socket. The protocol is documented frame by frame in
 //! [`chronoscope::protocol`].
 //!
@@ -42,11 +42,11 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
-use crate::{
+use super::{
     room::{self, encode, Outbox, RoomCmd},
     store::Store,
-    AppState, Shutdown,
 };
+use crate::{AppState, Shutdown};
 
 /// Frames up to this size are read (and refused with an error frame if over
 /// [`MAX_FRAME_BYTES`]); larger ones close the connection.

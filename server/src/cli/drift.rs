@@ -1,15 +1,15 @@
-//! `chronoscope drift` — the clock drift lab, headless: runs [`chronoscope::drift_lab`] and
+//! `chronoscope drift` — the clock drift lab, headless: runs [`chronoscope::labs::drift`] and
 //! prints every clock, the skew and an explanation of each sync event, as a table, CSV or
 //! JSON.
 
 use std::{fmt::Write as _, process::ExitCode, time::Duration};
 
 use chronoscope::{
-    drift_lab::{
+    clocks::physical_clock::AdjustPolicy,
+    labs::drift::{
         node_name, DriftConfig, DriftLab, JumpAt, LabEvent, LinkLatency, NodeStats, Snapshot,
         SyncAlgorithm,
     },
-    physical_clock::AdjustPolicy,
     sim::{Latency, SimTime},
     NodeId,
 };
@@ -468,7 +468,7 @@ fn csv(lab: &DriftLab) -> String {
 #[derive(Serialize)]
 struct JsonRun<'a> {
     config: &'a DriftConfig,
-    summary: chronoscope::drift_lab::Summary,
+    summary: chronoscope::labs::drift::Summary,
     nodes: Vec<NodeStats>,
     snapshots: &'a [Snapshot],
     events: Vec<JsonEvent<'a>>,

@@ -34,10 +34,8 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    store::{Store, StoredOp},
-    Shutdown,
-};
+use super::store::{Store, StoredOp};
+use crate::Shutdown;
 
 /// Frames on their way to one connection, already serialized.
 pub(crate) type Outbox = mpsc::UnboundedSender<Utf8Bytes>;

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vector_clock::{Causality, VectorClock};
+use crate::clocks::vector_clock::{Causality, VectorClock};
 use crate::NodeId;
 
 /// The name of one write: the `counter`-th write coordinated by replica `node` (for this key).

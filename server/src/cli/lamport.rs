@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use chronoscope::lamport_lab::{
+use chronoscope::labs::lamport::{
     analyse, plot_clocks, plot_queues, report, simulate, Experiment, LabConfig, LabRun,
 };
 use chronoscope::trace::shiviz;
 
-use crate::lamport_realtime::run_realtime;
+use super::lamport_realtime::run_realtime;
 
 /// Flags of `chronoscope lamport`.
 #[derive(Debug, clap::Args)]
@@ -92,7 +92,7 @@ pub fn run(args: LamportArgs) -> ExitCode {
         let name =
             experiment.map_or_else(|| "custom".to_owned(), |e| format!("exp-{:02}", e.number));
         let analysis = analyse(&run.config.rates, &run.logs);
-        let col = |f: &dyn Fn(&chronoscope::lamport_lab::MachineStats) -> String| {
+        let col = |f: &dyn Fn(&chronoscope::labs::lamport::MachineStats) -> String| {
             analysis
                 .machines
                 .iter()

@@ -3,7 +3,7 @@
 //!
 //! **Guarantee (clock condition):** if event `a` happened before event `b`, then
 //! `L(a) < L(b)`. The converse does not hold: a smaller timestamp does not mean "happened
-//! before" — the events may be concurrent (vector clocks, [`crate::vector_clock`], can tell).
+//! before" — the events may be concurrent (vector clocks, [`crate::clocks::vector_clock`], can tell).
 //! Breaking ties by node id ([`LamportTimestamp`]'s `Ord`) extends the partial order to a total
 //! order every node agrees on, Lamport's relation `⇒` (section 3 of the paper).
 //!
@@ -96,7 +96,7 @@ impl LamportClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vector_clock::VectorClock;
+    use crate::clocks::vector_clock::VectorClock;
     use proptest::prelude::*;
 
     #[test]
