@@ -20,7 +20,7 @@ DATA_DIR ?= ./data
 FRONTEND_SOURCES := $(shell find frontend shared static -type f -not -path '*/target/*') \
 	Cargo.toml Cargo.lock Trunk.toml package-lock.json
 
-.PHONY: help run test tools browser-tools wasm-target trunk wasm-bindgen-cli npm-tools dist server \
+.PHONY: help run test tools browser-tools chrony wasm-target trunk wasm-bindgen-cli npm-tools dist server \
 	lint unit-tests wasm-check browser-tests bundle-size clean
 
 help:
@@ -31,7 +31,7 @@ help:
 run: tools dist server
 	./target/release/chronoscope serve --addr $(ADDR) --dist dist --data-dir $(DATA_DIR)
 
-test: tools browser-tools lint unit-tests wasm-check dist browser-tests
+test: tools browser-tools chrony lint unit-tests wasm-check dist browser-tests
 	@echo "make test: all checks passed"
 
 ## ---------------------------------------------------------------- installs (idempotent)
@@ -68,6 +68,19 @@ browser-tools:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
 	fi
 
+# chrony 4.3, the NTP interop peer: Debian's package unpacked into a folder of our own, never
+# installed (that would replace the machine's time daemon). Tests run `chronyd -x`, which never
+# touches the system clock.
+CHRONY_DIR := target/peers/chrony
+chrony: $(CHRONY_DIR)/usr/sbin/chronyd
+$(CHRONY_DIR)/usr/sbin/chronyd:
+	@echo "unpacking Debian's chrony into $(CHRONY_DIR)"
+	@mkdir -p $(CHRONY_DIR)/deb
+	@cd $(CHRONY_DIR)/deb && rm -f chrony_*.deb && { apt-get download chrony 2>/dev/null \
+		|| { $(SUDO) apt-get update -qq && apt-get download chrony; }; }
+	dpkg-deb -x $(CHRONY_DIR)/deb/chrony_*.deb $(CHRONY_DIR)
+	@$@ -v
+
 ## ---------------------------------------------------------------- builds
 dist: dist/index.html
 dist/index.html: $(FRONTEND_SOURCES) node_modules/.installed
@@ -97,9 +110,10 @@ unit-tests:
 wasm-check:
 	cargo check -p chronoscope --target wasm32-unknown-unknown
 
-# The browser tests are the workspace's only #[ignore]d tests; running them through the
-# workspace reuses the unit tests' build (same feature set) instead of rebuilding.
-browser-tests: dist
+# The #[ignore]d tests need real peers: the browser tests need dist/ and Chromium, the NTP
+# interop tests chronyd. Running them through the workspace reuses the unit tests' build (same
+# feature set) instead of rebuilding.
+browser-tests: dist chrony
 	cargo test --workspace -- --ignored --test-threads=1
 
 clean:

@@ -5,12 +5,15 @@
 //! - the WebSocket relay at `/ws/{room}` (see [`relay`]: one actor per room, the durable op log
 //!   in [`relay::store`]).
 //!
+//! [`services`] holds the real network services (NTP on UDP) that `chronoscope ntp` runs.
+//!
 //! [`run`] takes its listener and a [`Shutdown`] so tests bind `127.0.0.1:0` and drive a real
 //! server; the binary (`src/main.rs`) only parses flags, reports errors in one line and wires
 //! Ctrl-C to the shutdown signal.
 
 pub mod cli;
 pub mod relay;
+pub mod services;
 
 use std::{io, path::PathBuf, sync::Arc, time::Duration};
 

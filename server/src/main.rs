@@ -36,6 +36,9 @@ enum Command {
     Lamport(chronoscope_server::cli::lamport::LamportArgs),
     /// Render a trace (ShiViz log or JSON) as Mermaid or SVG, or check its clocks.
     Trace(chronoscope_server::cli::trace::TraceArgs),
+    /// NTP (RFC 5905) on UDP: `ntp serve` (a server with injected skew and drift) and
+    /// `ntp query` (a client for several servers).
+    Ntp(chronoscope_server::cli::ntp::NtpArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Drift(args) => chronoscope_server::cli::drift::run(args),
         Command::Lamport(args) => chronoscope_server::cli::lamport::run(args),
         Command::Trace(args) => chronoscope_server::cli::trace::run(args),
+        Command::Ntp(args) => chronoscope_server::cli::ntp::run(args),
     }
 }
 

@@ -14,6 +14,8 @@ use chronoscope::{
     NodeId,
 };
 use clap::{Args, ValueEnum};
+
+use super::units::{parse_duration, parse_seconds, parse_signed_ppm};
 use serde::Serialize;
 
 /// Options of `chronoscope drift`.
@@ -106,56 +108,12 @@ enum Liars {
 }
 
 fn parse_ppm(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .trim_end_matches("ppm")
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected a rate like 50ppm, got {s:?}"))?;
-    if v.is_finite() && (0.0..=2000.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!(
+    match parse_signed_ppm(s) {
+        Ok(v) if (0.0..=2000.0).contains(&v) => Ok(v),
+        _ => Err(format!(
             "drift rate must be between 0 and 2000 ppm, got {s:?}"
-        ))
+        )),
     }
-}
-
-/// Seconds from `20`, `20s`, `15ms`, `2m`, `1h`, `1d`, `250us` (fractions allowed).
-fn parse_seconds(s: &str) -> Result<f64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("expected a time like 20s or 15ms, got {s:?}"))?;
-    let scale = match unit.trim() {
-        "" | "s" => 1.0,
-        "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        other => return Err(format!("unknown time unit {other:?} in {s:?}")),
-    };
-    let v = v * scale;
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(format!("time out of range: {s:?}"))
-    }
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let v = parse_seconds(s)?;
-    if !(0.0..=400.0 * 86_400.0).contains(&v) {
-        return Err(format!(
-            "expected a positive time up to 400 days, got {s:?}"
-        ));
-    }
-    Ok(Duration::from_secs_f64(v))
 }
 
 fn parse_latency(s: &str) -> Result<Latency, String> {

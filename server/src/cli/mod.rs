@@ -5,4 +5,17 @@
 pub mod drift;
 pub mod lamport;
 pub mod lamport_realtime;
+pub mod ntp;
 pub mod trace;
+mod units;
+
+/// Logs to stderr with `tracing` (`RUST_LOG` overrides the default `info`), for the
+/// subcommands that run services.
+pub(crate) fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
+}

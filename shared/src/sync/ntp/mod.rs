@@ -1,8 +1,17 @@
-//! NTP's on-wire calculation, clock filter, combining and adaptive poll interval.
+//! NTP's on-wire calculation, clock filter, combining and adaptive poll interval, and the
+//! protocol itself: the packet codec, symmetric-key MACs, and the client's and server's logic.
 //!
 //! D. Mills, J. Martin, J. Burbank, W. Kasch, RFC 5905, *Network Time Protocol Version 4*,
 //! 2010: §8 (the four timestamps), §10 (clock filter), §11.2.3 (combine), §13 (poll). Source
 //! selection is Marzullo's algorithm in [`super::marzullo`].
+//!
+//! The protocol is layered as ntpd-rs layers its `ntp-proto` crate: everything here is pure
+//! (no sockets, no clock reads); the server crate owns the UDP sockets and the clock.
+//! - [`packet`] — the 48-byte header, extension fields, MAC and Kiss-o'-Death on the wire.
+//! - [`auth`] — chrony's key file format and the MACs (MD5/SHA-x hashes, AES-CMAC).
+//! - [`client`] — a request with a random cookie, checking a reply, the per-server estimate
+//!   and the selection among servers.
+//! - [`server`] — answering a request: timestamps, authentication, rate limiting.
 //!
 //! Guarantee: for one exchange, if the server's clock is correct, the true offset lies within
 //! **offset ± delay/2** (each direction took between 0 and `delay`); asymmetric delay biases
@@ -14,6 +23,11 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::marzullo::Interval;
+
+pub mod auth;
+pub mod client;
+pub mod packet;
+pub mod server;
 
 /// NTP's frequency tolerance φ: dispersion grows 15 ppm of elapsed time.
 pub const PHI: f64 = 15e-6;

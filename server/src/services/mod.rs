@@ -1,0 +1,7 @@
+//! The real network services, each a socket around protocol logic from the `chronoscope` crate:
+//! - [`ntp`] — NTPv4 on UDP (RFC 5905): a server and a client, interoperating with chrony.
+//! - [`clock`] — where they read time: the host clock, optionally with an injected skew and
+//!   drift (they never set the system clock).
+
+pub mod clock;
+pub mod ntp;
