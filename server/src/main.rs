@@ -39,6 +39,8 @@ enum Command {
     /// NTP (RFC 5905) on UDP: `ntp serve` (a server with injected skew and drift) and
     /// `ntp query` (a client for several servers).
     Ntp(chronoscope_server::cli::ntp::NtpArgs),
+    /// Hybrid logical clock timestamps from the system clock (`hlc now [--state FILE]`).
+    Hlc(chronoscope_server::cli::hlc::HlcArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Lamport(args) => chronoscope_server::cli::lamport::run(args),
         Command::Trace(args) => chronoscope_server::cli::trace::run(args),
         Command::Ntp(args) => chronoscope_server::cli::ntp::run(args),
+        Command::Hlc(args) => chronoscope_server::cli::hlc::run(args),
     }
 }
 

@@ -1,23 +1,12 @@
 //! `chronoscope ntp serve|query` through the real binary, without chrony: several servers with
 //! a falseticker and a dead one, Kiss-o'-Death, bad input in one clear line.
 
-use std::process::Command;
-
 mod support;
 
-use support::ntp_serve as serve;
+use support::{chronoscope, ntp_serve as serve};
 
 fn ntp(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_chronoscope"))
-        .arg("ntp")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-    )
+    chronoscope(&[&["ntp"], args].concat())
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! would have to compute again.
 
 pub mod drift;
+pub mod hlc;
 pub mod lamport;
 pub mod lamport_realtime;
 pub mod ntp;

@@ -1,6 +1,9 @@
 //! Helpers shared by the NTP integration tests: child processes that die with the test, and
 //! `chronoscope ntp serve` on a free port.
 
+// Each test binary uses a part of this module.
+#![allow(dead_code)]
+
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
@@ -37,4 +40,17 @@ pub fn ntp_serve(args: &[&str]) -> (Running, SocketAddr) {
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("no address in {line:?}"));
     (Running(child), addr)
+}
+
+/// Runs `chronoscope ARGS`: success, stdout, trimmed stderr.
+pub fn chronoscope(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_chronoscope"))
+        .args(args)
+        .output()
+        .expect("run chronoscope");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    )
 }

@@ -126,6 +126,17 @@ impl fmt::Display for HlcTimestamp {
     }
 }
 
+impl std::str::FromStr for HlcTimestamp {
+    type Err = HlcError;
+
+    /// Parses the [`Display`](fmt::Display) form, `l.c`.
+    fn from_str(s: &str) -> Result<Self, HlcError> {
+        let bad = || HlcError::Syntax(s.to_owned());
+        let (l, c) = s.trim().split_once('.').ok_or_else(bad)?;
+        HlcTimestamp::new(l.parse().map_err(|_| bad())?, c.parse().map_err(|_| bad())?)
+    }
+}
+
 /// Errors of the hybrid logical clock; a refused operation leaves the clock unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HlcError {
@@ -142,6 +153,9 @@ pub enum HlcError {
         /// The configured maximum offset, ms.
         max_offset_ms: u64,
     },
+    /// Text that is not `l.c`.
+    #[error("expected a timestamp like 1700000000000.3 (ms, a dot, the counter), got {0:?}")]
+    Syntax(String),
     /// A millisecond value does not fit in 48 bits.
     #[error("physical time {physical_ms} ms does not fit in 48 bits")]
     PhysicalOutOfRange {
@@ -199,6 +213,18 @@ impl<C: PhysicalClock> Hlc<C> {
                 physical_ms: 0,
                 logical: 0,
             },
+            max_offset_ms,
+        }
+    }
+
+    /// A clock that continues after `last`, its own earlier state (read back from a file after
+    /// a restart): every timestamp it issues is greater than `last`, whatever the physical
+    /// clock reads — even one set back since. Unlike [`receive`](Self::receive), no maximum
+    /// offset applies: the node's own history is not a remote claim.
+    pub fn resume(clock: C, max_offset_ms: u64, last: HlcTimestamp) -> Self {
+        Hlc {
+            clock,
+            last,
             max_offset_ms,
         }
     }
@@ -298,6 +324,23 @@ mod tests {
     }
 
     #[test]
+    fn a_resumed_clock_stays_ahead_of_its_saved_state() {
+        let noon = 12 * 3_600_000;
+        let saved = ts(noon, 7);
+        // The clock was set back ten minutes while the node was down.
+        let mut hlc = Hlc::resume(
+            ManualClock {
+                now_ms: noon - 600_000,
+            },
+            500,
+            saved,
+        );
+        assert_eq!(hlc.now(), ts(noon, 8));
+        hlc.clock_mut().now_ms = noon + 5;
+        assert_eq!(hlc.now(), ts(noon + 5, 0));
+    }
+
+    #[test]
     fn manual_clock_drives_the_hlc() {
         let mut hlc = Hlc::new(ManualClock { now_ms: 40 }, 10);
         assert_eq!(hlc.now(), ts(40, 0));
@@ -372,6 +415,11 @@ mod tests {
             })
         );
         assert_eq!(t.to_string(), "1700000000000.3");
+        assert_eq!("1700000000000.3".parse::<HlcTimestamp>(), Ok(t));
+        assert!(matches!(
+            "17.x".parse::<HlcTimestamp>(),
+            Err(HlcError::Syntax(_))
+        ));
     }
 
     proptest! {
