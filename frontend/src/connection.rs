@@ -225,7 +225,7 @@ impl Relay {
             let Some(text) = ev.data().as_string() else {
                 return;
             };
-            let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else {
+            let Ok(frame) = ServerFrame::from_json(&text) else {
                 leptos::logging::warn!("relay sent an unreadable frame: {text}");
                 return;
             };

@@ -111,7 +111,7 @@ async fn kill_9_loses_no_acknowledged_op_and_re_sends_are_stored_once() {
             &mut ws,
             &ClientFrame::Op {
                 seq,
-                payload: serde_json::json!({ "seq": seq }),
+                payload: serde_json::json!({ "seq": seq }).into(),
                 from: None,
             },
         )
@@ -159,7 +159,7 @@ async fn kill_9_loses_no_acknowledged_op_and_re_sends_are_stored_once() {
             &mut ws,
             &ClientFrame::Op {
                 seq,
-                payload: serde_json::json!({ "seq": seq }),
+                payload: serde_json::json!({ "seq": seq }).into(),
                 from: None,
             },
         )

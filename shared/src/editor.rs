@@ -49,6 +49,7 @@ use crate::causality::holdback::{
     CausalError, CausalMessage, DeliveryRecord, Dependency, HoldBackQueue,
 };
 use crate::clocks::vector_clock::VectorClock;
+use crate::protocol::Payload;
 use crate::replication::text::{Patch, TextDoc, TextError, TextOp};
 use crate::trace::{Event, EventId, EventKind, MessageId, Trace, VectorTimestamp};
 use crate::NodeId;
@@ -74,7 +75,7 @@ pub struct Outgoing {
     /// The `op` frame's `seq`: this message's number among this replica's broadcasts.
     pub seq: u64,
     /// The `op` frame's `payload` (an [`EditPayload`]).
-    pub payload: serde_json::Value,
+    pub payload: Payload,
 }
 
 /// A held message as the side panel shows it.
@@ -225,7 +226,7 @@ impl EditorSession {
         };
         let out = Outgoing {
             seq,
-            payload: serde_json::to_value(&payload).expect("payloads serialize"),
+            payload: Payload::encode(&payload).expect("payloads serialize"),
         };
         self.unacked.insert(seq, (now_ms, payload));
         Some(out)
@@ -243,7 +244,7 @@ impl EditorSession {
             .iter()
             .map(|(&seq, (_, p))| Outgoing {
                 seq,
-                payload: serde_json::to_value(p).expect("payloads serialize"),
+                payload: Payload::encode(p).expect("payloads serialize"),
             })
             .collect()
     }
@@ -274,10 +275,11 @@ impl EditorSession {
         &mut self,
         from: NodeId,
         seq: u64,
-        payload: &serde_json::Value,
+        payload: &Payload,
         now_ms: f64,
     ) -> Result<Vec<Patch>, EditorError> {
-        let payload: EditPayload = serde_json::from_value(payload.clone())
+        let payload: EditPayload = payload
+            .decode()
             .map_err(|e| EditorError::Malformed(e.to_string()))?;
         let clock_seq = payload.c.get(from);
         if clock_seq != seq {
@@ -325,15 +327,14 @@ impl EditorSession {
     pub fn restore_own(
         &mut self,
         seq: u64,
-        payload: &serde_json::Value,
+        payload: &Payload,
         now_ms: f64,
     ) -> Result<Vec<Patch>, EditorError> {
         let me = self.replica();
         let before = self.queue.clock().get(me);
         let patches = self.receive(me, seq, payload, now_ms)?;
         if self.queue.clock().get(me) > before {
-            let payload: EditPayload =
-                serde_json::from_value(payload.clone()).expect("receive parsed it");
+            let payload: EditPayload = payload.decode().expect("receive parsed it");
             self.unacked.insert(seq, (now_ms, payload));
         }
         Ok(patches)
@@ -702,7 +703,7 @@ mod tests {
         a.edit_utf16(0, 0, "x").unwrap();
         let m = a.flush(0.0).unwrap();
         let mut b = EditorSession::new(2);
-        let junk = serde_json::json!({"c": {"1": 1}, "o": "nope"});
+        let junk = Payload::from(serde_json::json!({"c": {"1": 1}, "o": "nope"}));
         assert!(matches!(
             b.receive(1, 1, &junk, 0.0),
             Err(EditorError::Malformed(_))

@@ -4,7 +4,10 @@
 //! Every frame is one JSON object tagged by `"type"` (snake_case). The relay is
 //! **payload-agnostic**: an editing operation is a client sequence number plus an opaque JSON
 //! `payload` whose encoding belongs to the text CRDT; the relay stamps it with the sender's
-//! replica id, stores it durably, acknowledges it and forwards it.
+//! replica id, stores it durably, acknowledges it and forwards it. The payload travels as the
+//! JSON text its sender wrote ([`Payload`]): the relay stores and forwards those bytes without
+//! building a JSON tree, and [`ServerFrame::from_json`] / [`ClientFrame::from_json`] read an
+//! `op` frame in one pass, leaving the payload for its reader to decode once.
 //!
 //! # A session
 //!
@@ -52,7 +55,11 @@
 //!
 //! Frames longer than [`MAX_FRAME_BYTES`] are refused with an `error`.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use crate::NodeId;
 
@@ -84,7 +91,7 @@ pub enum ClientFrame {
         /// The sender's own sequence number for this operation.
         seq: u64,
         /// The operation itself, opaque to the relay.
-        payload: serde_json::Value,
+        payload: Payload,
         /// A claimed sender; if present it must be this tab's own replica id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<NodeId>,
@@ -200,7 +207,7 @@ pub enum ServerFrame {
         /// Position of the operation in the room's durable log, from 0.
         index: u64,
         /// The operation, as the sender sent it.
-        payload: serde_json::Value,
+        payload: Payload,
     },
     /// End of the catch-up that follows `welcome`.
     CaughtUp {
@@ -230,6 +237,192 @@ pub enum ServerFrame {
         /// What was wrong, in words.
         message: String,
     },
+}
+
+/// An operation's payload: one JSON value, kept as the JSON text it arrived as.
+///
+/// The relay is payload-agnostic, so a payload travels as text end to end
+/// ([`serde_json::value::RawValue`]): the relay stores and forwards the bytes the sender wrote
+/// without ever building a JSON tree of them, and the receiving tab decodes its own type
+/// straight from that text ([`Payload::decode`]) — one parse, not three (frame tree, clone,
+/// typed value). Two payloads are equal when their JSON texts are.
+#[derive(Clone)]
+pub struct Payload(Box<RawValue>);
+
+impl Payload {
+    /// The payload of `value`, serialized.
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Payload, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Payload)
+    }
+
+    /// A payload from JSON text; refused unless it is exactly one JSON value.
+    pub fn from_json(text: impl Into<String>) -> Result<Payload, serde_json::Error> {
+        RawValue::from_string(text.into()).map(Payload)
+    }
+
+    /// The JSON text.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Decodes the payload as a `T`, straight from its text.
+    pub fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// The payload as a JSON tree (for tests and tools; the relay and the editor never need it).
+    pub fn to_value(&self) -> serde_json::Value {
+        self.decode().expect("a payload is valid JSON")
+    }
+}
+
+impl From<serde_json::Value> for Payload {
+    fn from(value: serde_json::Value) -> Payload {
+        Payload::encode(&value).expect("a JSON value serializes")
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        self.json() == other.json()
+    }
+}
+
+impl Eq for Payload {}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.json())
+    }
+}
+
+impl fmt::Display for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.json())
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// serde_json's marker for a raw value (what `RawValue` asks its deserializer for).
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// Reads a payload from any deserializer: serde_json hands over the raw text (the fast
+/// path, taken by [`ServerFrame::from_json`] and [`ClientFrame::from_json`]); serde's
+/// buffered content (what a derived internally-tagged enum passes on, where a plain
+/// `RawValue` fails) is read as a JSON tree and written back out.
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Payload;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Payload, A::Error> {
+                // serde_json's raw-value protocol: one entry, the marker and the text.
+                let key: Option<String> = map.next_key()?;
+                if key.as_deref() != Some(RAW_VALUE_TOKEN) {
+                    return Err(de::Error::custom("a payload is read by serde_json"));
+                }
+                let text: String = map.next_value()?;
+                Payload::from_json(text).map_err(de::Error::custom)
+            }
+            fn visit_newtype_struct<D: Deserializer<'de>>(
+                self,
+                deserializer: D,
+            ) -> Result<Payload, D::Error> {
+                let value = serde_json::Value::deserialize(deserializer)?;
+                Payload::encode(&value).map_err(de::Error::custom)
+            }
+        }
+        deserializer.deserialize_newtype_struct(RAW_VALUE_TOKEN, V)
+    }
+}
+
+/// The `"type"` of an `op` frame, and nothing else: reading any other tag fails at once, so
+/// the fast path of the frame decoders costs nothing for other frames.
+struct OpTag;
+
+impl<'de> Deserialize<'de> for OpTag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = OpTag;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#""op""#)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OpTag, E> {
+                if v == "op" {
+                    Ok(OpTag)
+                } else {
+                    Err(E::custom("not an op frame"))
+                }
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+/// An `op` frame from the relay, read field by field (a struct needs no buffering; the
+/// derived internally-tagged enum buffers the whole frame first).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerOpFrame {
+    #[serde(rename = "type")]
+    _tag: OpTag,
+    from: NodeId,
+    seq: u64,
+    index: u64,
+    payload: Box<RawValue>,
+}
+
+/// An `op` frame from a tab, read field by field.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientOpFrame {
+    #[serde(rename = "type")]
+    _tag: OpTag,
+    seq: u64,
+    payload: Box<RawValue>,
+    #[serde(default)]
+    from: Option<NodeId>,
+}
+
+impl ServerFrame {
+    /// Decodes a frame from its JSON text. An `op` frame — nearly all the traffic — is read
+    /// in one pass with its payload kept as text; any other frame goes through the derived
+    /// decoder (which buffers). Same result as `serde_json::from_str`, faster.
+    pub fn from_json(text: &str) -> Result<ServerFrame, serde_json::Error> {
+        match serde_json::from_str::<ServerOpFrame>(text) {
+            Ok(op) => Ok(ServerFrame::Op {
+                from: op.from,
+                seq: op.seq,
+                index: op.index,
+                payload: Payload(op.payload),
+            }),
+            Err(_) => serde_json::from_str(text),
+        }
+    }
+}
+
+impl ClientFrame {
+    /// Decodes a frame from its JSON text, `op` frames in one pass (see
+    /// [`ServerFrame::from_json`]).
+    pub fn from_json(text: &str) -> Result<ClientFrame, serde_json::Error> {
+        match serde_json::from_str::<ClientOpFrame>(text) {
+            Ok(op) => Ok(ClientFrame::Op {
+                seq: op.seq,
+                payload: Payload(op.payload),
+                from: op.from,
+            }),
+            Err(_) => serde_json::from_str(text),
+        }
+    }
 }
 
 /// Why a client frame was refused.
@@ -316,7 +509,7 @@ mod tests {
             },
             ClientFrame::Op {
                 seq: 7,
-                payload: serde_json::json!({"ins": [3, "é😀"]}),
+                payload: serde_json::json!({"ins": [3, "é😀"]}).into(),
                 from: None,
             },
             ClientFrame::SetLink(Link {
@@ -343,6 +536,60 @@ mod tests {
                 cut: true
             })
         );
+    }
+
+    #[test]
+    fn op_frames_keep_their_payload_text_and_decode_in_any_field_order() {
+        let text = r#"{"type":"op","from":3,"seq":7,"index":41,"payload":{"c": {"3":7},"o":[[3,0,"é",null,null]]}}"#;
+        let f = ServerFrame::from_json(text).unwrap();
+        let ServerFrame::Op { payload, .. } = &f else {
+            panic!("{f:?}")
+        };
+        // The text is kept as sent, spaces included, and re-encoded verbatim.
+        assert_eq!(
+            payload.json(),
+            r#"{"c": {"3":7},"o":[[3,0,"é",null,null]]}"#
+        );
+        assert_eq!(serde_json::to_string(&f).unwrap(), text);
+        // The derived decoder (buffered: "type" last, or through a JSON tree) agrees.
+        let shuffled = r#"{"payload":{"c": {"3":7},"o":[[3,0,"é",null,null]]},"index":41,"seq":7,"from":3,"type":"op"}"#;
+        for other in [
+            ServerFrame::from_json(shuffled).unwrap(),
+            serde_json::from_str::<ServerFrame>(text).unwrap(),
+            serde_json::from_value(serde_json::from_str(text).unwrap()).unwrap(),
+        ] {
+            let ServerFrame::Op { payload: p, .. } = &other else {
+                panic!("{other:?}")
+            };
+            assert_eq!(p.to_value(), payload.to_value());
+        }
+        let c = ClientFrame::from_json(r#"{"type":"op","seq":2,"payload":[1, 2]}"#).unwrap();
+        assert_eq!(
+            c,
+            ClientFrame::Op {
+                seq: 2,
+                payload: Payload::from_json("[1, 2]").unwrap(),
+                from: None
+            }
+        );
+        // Other frames go through the derived decoder.
+        assert_eq!(
+            ClientFrame::from_json(r#"{"type":"ping","t1":5}"#).unwrap(),
+            ClientFrame::Ping {
+                t1: 5.0,
+                up_ms: 0,
+                down_ms: 0
+            }
+        );
+        assert!(matches!(
+            ServerFrame::from_json(r#"{"type":"caught_up","ops":0}"#).unwrap(),
+            ServerFrame::CaughtUp { .. }
+        ));
+        // A payload is exactly one JSON value.
+        assert!(Payload::from_json("1 2").is_err());
+        assert!(Payload::from_json("").is_err());
+        assert!(ClientFrame::from_json(r#"{"type":"op","seq":1,"payload":}"#).is_err());
+        assert!(ClientFrame::from_json(r#"{"type":"op","seq":1,"payload":1,"x":0}"#).is_err());
     }
 
     #[test]

@@ -54,8 +54,8 @@ async fn receiver(
             panic!("receiver socket ended")
         };
         let sent_us = match target {
-            Target::Chronoscope => match serde_json::from_str::<ServerFrame>(t.as_str()).unwrap() {
-                ServerFrame::Op { payload, .. } => payload["t"].as_u64().unwrap(),
+            Target::Chronoscope => match ServerFrame::from_json(t.as_str()).unwrap() {
+                ServerFrame::Op { payload, .. } => payload.to_value()["t"].as_u64().unwrap(),
                 _ => continue,
             },
             Target::Bare => serde_json::from_str::<serde_json::Value>(t.as_str()).unwrap()["t"]
@@ -240,7 +240,7 @@ fn main() {
         let store = chronoscope_server::relay::store::Store::open(&store_dir.0).unwrap();
         let mut commits: Vec<u64> = (0..200u64)
             .map(|i| {
-                let op = chronoscope_server::relay::store::StoredOp { from: 1, seq: i, payload: serde_json::json!({ "ins": [i, "x"] }) };
+                let op = chronoscope_server::relay::store::StoredOp { from: 1, seq: i, payload: serde_json::json!({ "ins": [i, "x"] }).into() };
                 let t = Instant::now();
                 store.append("bench", i, &[op]).unwrap();
                 t.elapsed().as_micros() as u64

@@ -70,7 +70,7 @@ impl Client {
     pub async fn op(&mut self, seq: u64, payload: serde_json::Value) {
         self.send(&ClientFrame::Op {
             seq,
-            payload,
+            payload: payload.into(),
             from: None,
         })
         .await;
@@ -140,7 +140,7 @@ impl Client {
                 Ok(msg) => msg.expect("stream open").expect("no protocol error"),
             };
             if let Message::Text(t) = msg {
-                return Some(serde_json::from_str(t.as_str()).expect("a server frame"));
+                return Some(ServerFrame::from_json(t.as_str()).expect("a server frame"));
             }
         }
     }
@@ -173,7 +173,7 @@ impl Client {
         match self.until(|f| matches!(f, ServerFrame::Op { .. })).await {
             ServerFrame::Op {
                 from, seq, payload, ..
-            } => (from, seq, payload),
+            } => (from, seq, payload.to_value()),
             _ => unreachable!(),
         }
     }

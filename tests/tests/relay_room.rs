@@ -254,7 +254,7 @@ async fn a_forged_sender_is_ignored() {
     let (mut b, wb) = join(&s, "forge", "b").await;
     a.send(&ClientFrame::Op {
         seq: 1,
-        payload: json!("forged"),
+        payload: json!("forged").into(),
         from: Some(wb.replica),
     })
     .await;
@@ -265,7 +265,7 @@ async fn a_forged_sender_is_ignored() {
     // Claiming one's own id is fine; the forged op never reached b nor the log.
     a.send(&ClientFrame::Op {
         seq: 2,
-        payload: json!("honest"),
+        payload: json!("honest").into(),
         from: Some(wa.replica),
     })
     .await;

@@ -8,7 +8,7 @@
 use std::{cell::RefCell, rc::Rc, time::Duration};
 
 use chronoscope::editor::{diff_utf16, EditorError, EditorSession, TRACE_CAP};
-use chronoscope::protocol::{ClientFrame, Link, ServerFrame};
+use chronoscope::protocol::{ClientFrame, Link, Payload, ServerFrame};
 use chronoscope::replication::text::{map_caret_utf16, Patch};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -39,7 +39,7 @@ fn unacked_key(room: &str) -> String {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StoredUnacked {
     replica: u32,
-    messages: Vec<(u64, serde_json::Value)>,
+    messages: Vec<(u64, Payload)>,
 }
 
 /// The tab's editor replica and its binding to the relay; `Copy`, provided as context by the

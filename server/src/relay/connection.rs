@@ -265,7 +265,7 @@ async fn handle_text(
             ),
         );
     }
-    let frame = match serde_json::from_str::<ClientFrame>(text) {
+    let frame = match ClientFrame::from_json(text) {
         Ok(f) => f,
         Err(e) => {
             tracing::warn!(%room, conn, error = %e, "malformed frame");

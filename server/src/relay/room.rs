@@ -24,7 +24,7 @@ use std::{
 
 use axum::extract::ws::Utf8Bytes;
 use chronoscope::{
-    protocol::{Link, Member, ServerFrame},
+    protocol::{Link, Member, Payload, ServerFrame},
     NodeId,
 };
 use rand::{rngs::SmallRng, Rng, SeedableRng};
@@ -81,7 +81,7 @@ pub(crate) enum RoomCmd {
         /// The sender's sequence number.
         seq: u64,
         /// The opaque operation.
-        payload: serde_json::Value,
+        payload: Payload,
         /// When the relay received it; link delays count from here.
         at: Instant,
     },
@@ -431,7 +431,7 @@ impl Room {
     }
 
     /// Commit a batch of ops in one transaction, then acknowledge and forward them.
-    async fn commit(&mut self, batch: Vec<(NodeId, u64, serde_json::Value, Instant)>) {
+    async fn commit(&mut self, batch: Vec<(NodeId, u64, Payload, Instant)>) {
         let first = self.log.len() as u64;
         let mut fresh: Vec<StoredOp> = Vec::new();
         let mut at = Vec::new();

@@ -13,7 +13,7 @@
 
 use std::{collections::HashMap, path::Path};
 
-use chronoscope::NodeId;
+use chronoscope::{protocol::Payload, NodeId};
 use redb::{Database, ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +53,7 @@ pub struct StoredOp {
     /// The sender's sequence number.
     pub seq: u64,
     /// The operation, opaque to the relay.
-    pub payload: serde_json::Value,
+    pub payload: Payload,
 }
 
 /// Everything stored about one room.
@@ -162,7 +162,7 @@ mod tests {
         let op = |from, seq| StoredOp {
             from,
             seq,
-            payload: serde_json::json!({"k": seq}),
+            payload: serde_json::json!({"k": seq}).into(),
         };
         {
             let s = Store::open(&dir).unwrap();
