@@ -31,6 +31,11 @@
 //! its *own* earlier messages in the catch-up; the session adopts them as its own broadcasts
 //! ([`HoldBackQueue::stamp_send`]) so its next message continues its sequence.
 //!
+//! A tab may instead open on a [`SessionSnapshot`] of a prefix of the log (made by the relay
+//! from the same code, [`EditorSession::snapshot`]) and receive only the ops after it
+//! ([`EditorSession::from_snapshot`]): the same document and clock as replaying the prefix,
+//! without replaying it.
+//!
 //! ## Trace
 //! The session records the tab's view of the causal multicast as a [`Trace`]
 //! ([`EditorSession::trace`]): each own broadcast is a send on this replica's line; each
@@ -50,7 +55,7 @@ use crate::causality::holdback::{
 };
 use crate::clocks::vector_clock::VectorClock;
 use crate::protocol::Payload;
-use crate::replication::text::{Patch, TextDoc, TextError, TextOp};
+use crate::replication::text::{Patch, SnapshotError, TextDoc, TextError, TextOp, TextSnapshot};
 use crate::trace::{Event, EventId, EventKind, MessageId, Trace, VectorTimestamp};
 use crate::NodeId;
 
@@ -67,6 +72,19 @@ pub struct EditPayload {
     pub c: VectorClock,
     /// The batch of text operations, in the order they were made.
     pub o: Vec<TextOp>,
+}
+
+/// A compacted editor replica: the document and the vector clock of the messages it holds —
+/// what a tab needs to open a room without replaying the room's log
+/// ([`EditorSession::snapshot`], [`EditorSession::from_snapshot`]). The relay's `snapshot`
+/// frame carries one as its payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSnapshot {
+    /// The messages the document holds: entry `k` counts the broadcasts of `k` delivered.
+    pub clock: VectorClock,
+    /// The document, tombstones included ([`TextSnapshot`]).
+    pub doc: TextSnapshot,
 }
 
 /// A message ready to go to the relay as an `op` frame.
@@ -166,6 +184,35 @@ impl EditorSession {
             trace: Trace::new(),
             traced_sends: BTreeMap::new(),
         }
+    }
+
+    /// A session for replica `replica` that starts where `snapshot` is: as if it had received
+    /// every message the snapshot's clock counts. If `replica` is one of the snapshot's
+    /// writers (a reloaded tab resuming its id), its next message continues after its last one
+    /// in the snapshot, and [`EditorSession::restore_own`] takes back the rest. The trace
+    /// records from here on.
+    pub fn from_snapshot(
+        replica: NodeId,
+        snapshot: &SessionSnapshot,
+    ) -> Result<EditorSession, SnapshotError> {
+        Ok(EditorSession {
+            doc: TextDoc::from_snapshot(replica, &snapshot.doc)?,
+            queue: HoldBackQueue::starting_at(replica, snapshot.clock.clone()),
+            ..EditorSession::new(replica)
+        })
+    }
+
+    /// A snapshot of what this replica has delivered — `None` while a message is held back (a
+    /// snapshot is a clean cut: it cannot hold a message without its dependencies) or local
+    /// edits wait in the open batch (they are in the document but in no message yet).
+    pub fn snapshot(&self) -> Option<SessionSnapshot> {
+        if self.queue.held_len() > 0 || !self.batch.is_empty() {
+            return None;
+        }
+        Some(SessionSnapshot {
+            clock: self.queue.clock().clone(),
+            doc: self.doc.snapshot(),
+        })
     }
 
     /// This replica's id.

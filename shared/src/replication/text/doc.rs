@@ -1,6 +1,10 @@
 //! The replicated document: run-length-encoded items in leaves of a two-level order-statistic
 //! tree (leaf weights in Fenwick trees), plus an id index (replica, seq) → leaf.
 
+mod snapshot;
+
+pub use snapshot::{SnapshotError, TextSnapshot, SNAPSHOT_VERSION};
+
 use super::fenwick::Fenwick;
 use super::op::{char_len, CharId, Patch, TextOp};
 use super::TextError;
@@ -997,13 +1001,7 @@ impl TextDoc {
 
     /// UTF-16 length of `len` chars of `agent` from `seq`.
     fn units_of(&self, agent: u32, seq: u32, len: u32) -> u32 {
-        let astral = &self.agents[agent as usize].astral;
-        if astral.is_empty() {
-            return len;
-        }
-        let lo = astral.partition_point(|&s| s < seq);
-        let hi = astral.partition_point(|&s| s < seq + len);
-        len + (hi - lo) as u32
+        self.agents[agent as usize].units_in(seq, len)
     }
 
     fn agent_of(&self, replica: NodeId) -> Option<u32> {
@@ -1148,6 +1146,16 @@ impl Agent {
         self.text.push_str(text);
         self.chars += n;
         (n, n16)
+    }
+
+    /// UTF-16 length of its `len` characters from `seq`.
+    fn units_in(&self, seq: u32, len: u32) -> u32 {
+        if self.astral.is_empty() {
+            return len;
+        }
+        let lo = self.astral.partition_point(|&s| s < seq);
+        let hi = self.astral.partition_point(|&s| s < seq + len);
+        len + (hi - lo) as u32
     }
 
     /// Byte offset in `text` of character `seq` (≤ `chars`).

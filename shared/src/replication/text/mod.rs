@@ -41,7 +41,7 @@ mod doc;
 mod fenwick;
 mod op;
 
-pub use doc::TextDoc;
+pub use doc::{SnapshotError, TextDoc, TextSnapshot, SNAPSHOT_VERSION};
 pub use op::{map_caret_utf16, CharId, Patch, TextOp};
 
 /// Why a text operation could not be applied. Nothing is changed when an error is returned.
