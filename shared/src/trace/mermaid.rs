@@ -6,7 +6,10 @@
 //! note at its place on the sender's line, and each arrow (drawn where the receive happens)
 //! says in its label when it was sent and received and the delay between. The `flowchart`
 //! is the happens-before DAG: one subgraph (lane) per node, local order as edges down the lane,
-//! messages as labelled edges across lanes.
+//! messages as labelled edges across lanes. The `graph TD` of [`happens_before_graph`] is the
+//! lab notebook's project 8 output: one node per event, and only the *immediate* edges of
+//! happened-before — its transitive reduction (Aho, Garey & Ullman 1972), the Hasse diagram
+//! of the partial order — so a graph of a long run stays readable.
 //!
 //! **Guarantee.** Output is deterministic (a function of the trace and the window) and only
 //! contains text Mermaid treats literally: labels are stripped of Mermaid's statement
@@ -192,6 +195,161 @@ pub fn happens_before_flowchart(trace: &Trace, window: Range<EventId>) -> String
     out
 }
 
+/// A Mermaid-safe identifier stem for each node's name: ASCII letters, digits and `_`, not
+/// starting with a digit, ending in `_` when it ends in a digit (so `A1`'s first event, `A1_1`,
+/// never meets `A`'s eleventh, `A11`), made unique by the node id when two names collide.
+fn graph_ids(trace: &Trace) -> std::collections::BTreeMap<NodeId, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut used = std::collections::BTreeSet::new();
+    for n in trace.nodes() {
+        let mut stem: String = trace
+            .node_name(n)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        if stem.is_empty() || stem.starts_with(|c: char| c.is_ascii_digit()) {
+            stem.insert(0, 'n');
+        }
+        // Mermaid reserves `end` (and ids starting with o or x after an arrow read as edges).
+        if stem.eq_ignore_ascii_case("end") || stem.starts_with(['o', 'x']) {
+            stem.insert(0, 'n');
+        }
+        if !used.insert(stem.clone()) {
+            stem = format!("{stem}_{n}");
+            used.insert(stem.clone());
+        }
+        if stem.ends_with(|c: char| c.is_ascii_digit()) {
+            stem.push('_');
+        }
+        out.insert(n, stem);
+    }
+    out
+}
+
+/// A node's label: bare when Mermaid reads it literally (`[Node A: start]`), else quoted.
+fn graph_label(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '_' | ':' | ',' | '.' | '\''))
+        && !s.starts_with(' ');
+    if plain {
+        format!("[{s}]")
+    } else {
+        format!("[\"{}\"]", text(s))
+    }
+}
+
+/// The happens-before graph of the events in `window` as the lab notebook's project 8 draws
+/// it: `graph TD`, one node `<name><k>` per event (the k-th event of that node, labelled
+/// `Node <name>: <event>`), and only the immediate edges — the transitive reduction of
+/// happened-before restricted to the window. Events related to nothing stand alone.
+///
+/// In Lamport's model an event's direct predecessors are its node's previous event and, for a
+/// receive, its message's send; an edge is immediate unless the other predecessor already
+/// comes after its source. Reachability is computed from the window's own structure (vector
+/// clocks recomputed over it), so illegal imported clocks cannot distort the graph; every path
+/// between two events of the window stays inside it, because recording order is a
+/// linearisation.
+pub fn happens_before_graph(trace: &Trace, window: Range<EventId>) -> String {
+    let window = window.start.min(trace.len())..window.end.min(trace.len());
+    let ids = graph_ids(trace);
+    let events = trace.events();
+    // Window-local vector clocks: node → number of its window events known.
+    let mut count: std::collections::BTreeMap<NodeId, u64> = Default::default();
+    let mut pos: Vec<u64> = Vec::with_capacity(window.len());
+    let mut clocks: Vec<std::collections::BTreeMap<NodeId, u64>> = Vec::with_capacity(window.len());
+    let mut last_on: std::collections::BTreeMap<NodeId, usize> = Default::default();
+    let local = |id: EventId| id - window.start;
+    let sent_by = |e: &Event| match e.kind {
+        EventKind::Receive { message } => trace.send_of(message),
+        _ => None,
+    };
+    for id in window.clone() {
+        let e = &events[id];
+        let mut vc = last_on
+            .get(&e.node)
+            .map(|&l| clocks[l].clone())
+            .unwrap_or_default();
+        if let Some(s) = sent_by(e).filter(|s| window.contains(s)) {
+            for (&n, &c) in &clocks[local(s)] {
+                let v = vc.entry(n).or_insert(0);
+                *v = (*v).max(c);
+            }
+        }
+        let k = count.entry(e.node).or_insert(0);
+        *k += 1;
+        vc.insert(e.node, *k);
+        pos.push(*k);
+        last_on.insert(e.node, local(id));
+        clocks.push(vc);
+    }
+    // u → v within the window (u ≠ v).
+    let before = |u: EventId, v: EventId| {
+        u != v && clocks[local(v)].get(&events[u].node).copied().unwrap_or(0) >= pos[local(u)]
+    };
+    let node_ref = |id: EventId, defined: &mut std::collections::BTreeSet<EventId>| {
+        let e = &events[id];
+        let k = trace.lane_position(id).unwrap_or(0) + 1;
+        let name = format!("{}{k}", ids[&e.node]);
+        if defined.insert(id) {
+            let node = trace.node_name(e.node);
+            let label = if e.label.is_empty() {
+                format!("Node {node}")
+            } else {
+                format!("Node {node}: {}", e.label)
+            };
+            format!("{name}{}", graph_label(&label))
+        } else {
+            name
+        }
+    };
+    let mut out = String::from("graph TD\n");
+    let mut defined = std::collections::BTreeSet::new();
+    let mut clipped = 0usize;
+    let mut preds: Vec<Vec<EventId>> = vec![Vec::new(); window.len()];
+    let mut has_succ = vec![false; window.len()];
+    for id in window.clone() {
+        let e = &events[id];
+        let lane_prev = trace
+            .lane_position(id)
+            .filter(|&p| p > 0)
+            .map(|p| trace.lane(e.node)[p - 1]);
+        let send = sent_by(e);
+        for (pred, other) in [(lane_prev, send), (send, lane_prev)] {
+            let Some(p) = pred else { continue };
+            if !window.contains(&p) {
+                if send == Some(p) {
+                    clipped += 1;
+                }
+                continue;
+            }
+            let redundant = other.is_some_and(|o| window.contains(&o) && before(p, o));
+            if !redundant {
+                preds[local(id)].push(p);
+                has_succ[local(p)] = true;
+            }
+        }
+    }
+    for id in window.clone() {
+        for &p in &preds[local(id)] {
+            let from = node_ref(p, &mut defined);
+            let to = node_ref(id, &mut defined);
+            let _ = writeln!(out, "{from} --> {to}");
+        }
+        if preds[local(id)].is_empty() && !has_succ[local(id)] {
+            let alone = node_ref(id, &mut defined);
+            let _ = writeln!(out, "{alone}");
+        }
+    }
+    if clipped > 0 {
+        let _ = writeln!(
+            out,
+            "%% {clipped} message(s) cross the window's edge and are not drawn"
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +399,37 @@ flowchart TD
     e1 -->|\"m0, 2.25 ms\"| e3
 ";
         assert_eq!(happens_before_flowchart(&sample(), 0..4), expected);
+    }
+
+    #[test]
+    fn graph_keeps_only_immediate_edges() {
+        // a1 sends to b1; b2 sends back to a2: a1 → a2 is implied (a1 → b1 → b2 → a2).
+        let mut t = Trace::new();
+        t.name_node(0, "A");
+        t.name_node(1, "B");
+        let m = t.send(0, 0.0, "ask");
+        t.receive(1, m, 1.0, "asked").unwrap();
+        let r = t.send(1, 2.0, "answer");
+        t.receive(0, r, 3.0, "answered").unwrap();
+        t.local(1, 4.0, "after");
+        let expected = "\
+graph TD
+A1[Node A: ask] --> B1[Node B: asked]
+B1 --> B2[Node B: answer]
+B2 --> A2[Node A: answered]
+B2 --> B3[Node B: after]
+";
+        assert_eq!(happens_before_graph(&t, 0..5), expected);
+        // Names that are not identifiers, and labels Mermaid would read as syntax.
+        let mut t = Trace::new();
+        t.name_node(0, "api-1");
+        t.name_node(1, "end");
+        t.local(0, 0.0, "GET /x [1]");
+        t.local(1, 0.0, "");
+        assert_eq!(
+            happens_before_graph(&t, 0..2),
+            "graph TD\napi_1_1[\"Node api-1: GET /x [1]\"]\nnend1[Node end]\n"
+        );
     }
 
     #[test]

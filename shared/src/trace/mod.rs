@@ -15,6 +15,10 @@
 //!
 //! A message is identified by a [`MessageId`] that the trace hands out on send; a message may be
 //! received by several nodes (multicast), each at most once.
+//!
+//! Traces come from the labs or from files: [`import`] reads JSON lines with vector clocks
+//! ([`jsonl`]), ShiViz, GoVector and TSViz logs ([`shiviz`]), and OpenTelemetry's OTLP JSON and
+//! Jaeger JSON ([`otel`]), detecting the format.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -23,7 +27,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::NodeId;
 
+mod clocked;
+pub mod import;
+pub mod jsonl;
 pub mod mermaid;
+pub mod otel;
 pub mod shiviz;
 pub mod svg;
 mod validate;

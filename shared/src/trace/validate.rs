@@ -1,14 +1,20 @@
 //! The trace validator: checks the clock conditions of Lamport (1978) and of vector clocks
 //! (Fidge 1988, Mattern 1989) on a trace whose clocks came from outside, and explains every
 //! violation in words.
+//!
+//! Physical times are checked too, as TSViz's rules for timestamped logs ask: a node's own
+//! timestamps never go backwards, and a message is not received, by the receiver's clock,
+//! before it was sent by the sender's — when it is, the two clocks disagree by at least the
+//! difference: the clock skew between hosts that makes a child span start before its parent.
 
 use std::fmt;
 
+use super::mermaid::fmt_ms;
 use super::{EventId, EventKind, Trace};
 use crate::NodeId;
 
 /// One way in which a trace's clocks are illegal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Violation {
     /// A node's first event does not have its own vector entry equal to 1.
     FirstClockNotOne {
@@ -78,6 +84,33 @@ pub enum Violation {
         /// The receive's Lamport time.
         received: u64,
     },
+    /// A node's physical time runs backwards from its previous event.
+    PhysicalTimeBackwards {
+        /// The event.
+        event: EventId,
+        /// Its node.
+        node: NodeId,
+        /// The previous event's time (ms).
+        previous_ms: f64,
+        /// This event's time (ms).
+        found_ms: f64,
+    },
+    /// A message is received, by the receiver's clock, before its sender's clock sent it:
+    /// clock skew between the two nodes of at least `sent_ms - received_ms`.
+    ReceiveBeforeSend {
+        /// The receive event.
+        receive: EventId,
+        /// The send event.
+        send: EventId,
+        /// The receiving node.
+        receiver: NodeId,
+        /// The sending node.
+        sender: NodeId,
+        /// The send's physical time (sender's clock, ms).
+        sent_ms: f64,
+        /// The receive's physical time (receiver's clock, ms).
+        received_ms: f64,
+    },
     /// A vector entry claims knowledge of more events of a node than that node has.
     KnowsFutureEvent {
         /// The event.
@@ -126,6 +159,105 @@ impl fmt::Display for Violation {
                 f,
                 "event {event} claims to know {claimed} events of node {entry}, but that node has only {exists}"
             ),
+            Violation::PhysicalTimeBackwards { event, node, previous_ms, found_ms } => write!(
+                f,
+                "event {event} on node {node}: its physical time goes backwards, from {} ms to {} ms",
+                fmt_ms(previous_ms),
+                fmt_ms(found_ms)
+            ),
+            Violation::ReceiveBeforeSend { receive, send, receiver, sender, sent_ms, received_ms } => write!(
+                f,
+                "clock skew: receive event {receive} on node {receiver} happens at {} ms by its clock, {} ms before its send event {send} on node {sender} at {} ms by that node's clock — node {receiver}'s clock is at least {} ms behind node {sender}'s",
+                fmt_ms(received_ms),
+                fmt_ms(sent_ms - received_ms),
+                fmt_ms(sent_ms),
+                fmt_ms(sent_ms - received_ms)
+            ),
+        }
+    }
+}
+
+impl Violation {
+    /// The violation in words, with the trace's node names and event labels
+    /// (`event 12 "start Reserve" on inventory`), as the CLI and the page show it.
+    pub fn describe(&self, trace: &Trace) -> String {
+        let ev = |id: EventId| -> String {
+            match trace.event(id) {
+                Some(e) if !e.label.is_empty() => {
+                    format!("event {id} \"{}\" on {}", e.label, trace.node_name(e.node))
+                }
+                Some(e) => format!("event {id} on {}", trace.node_name(e.node)),
+                None => format!("event {id}"),
+            }
+        };
+        let name = |n: NodeId| trace.node_name(n);
+        match *self {
+            Violation::ReceiveBeforeSend {
+                receive,
+                send,
+                receiver,
+                sender,
+                sent_ms,
+                received_ms,
+            } => format!(
+                "clock skew: {} happens at {} ms by {}'s clock, {} ms before its cause {} at {} ms by {}'s clock — {}'s clock is at least {} ms behind {}'s (a child that starts before its parent, a reply before its request)",
+                ev(receive),
+                fmt_ms(received_ms),
+                name(receiver),
+                fmt_ms(sent_ms - received_ms),
+                ev(send),
+                fmt_ms(sent_ms),
+                name(sender),
+                name(receiver),
+                fmt_ms(sent_ms - received_ms),
+                name(sender)
+            ),
+            Violation::PhysicalTimeBackwards { event, node, previous_ms, found_ms } => format!(
+                "{}: {}'s own timestamps go backwards, from {} ms to {} ms",
+                ev(event),
+                name(node),
+                fmt_ms(previous_ms),
+                fmt_ms(found_ms)
+            ),
+            Violation::FirstClockNotOne { event, node, found } => format!(
+                "{} is {}'s first event, so its own vector entry must be 1, but it is {found}",
+                ev(event),
+                name(node)
+            ),
+            Violation::OwnEntryNotNext { event, node, previous, found } => format!(
+                "{}: {}'s own vector entry must be {} (one more than at its previous event), but it is {found} — the clock {}",
+                ev(event),
+                name(node),
+                previous + 1,
+                if found <= previous { "goes backwards or stalls" } else { "skips events" }
+            ),
+            Violation::ClockWentBackwards { event, node, entry, previous, found } => format!(
+                "{}: the clock goes backwards — {}'s entry for {} falls from {previous} to {found}",
+                ev(event),
+                name(node),
+                name(entry)
+            ),
+            Violation::ReceiveNotAfterSend { receive, send, entry, sent, received } => format!(
+                "{} does not dominate its send {}: the send knows {sent} events of {}, the receive only {received} — a message cannot arrive before what caused it",
+                ev(receive),
+                ev(send),
+                name(entry)
+            ),
+            Violation::LamportNotIncreasing { event, previous, found, .. } => format!(
+                "{}: Lamport time {found} is not greater than the previous event's {previous}",
+                ev(event)
+            ),
+            Violation::LamportReceiveNotAfterSend { receive, send, sent, received } => format!(
+                "{} has Lamport time {received}, not greater than its send {}'s {sent}",
+                ev(receive),
+                ev(send)
+            ),
+            Violation::KnowsFutureEvent { event, entry, claimed, exists } => format!(
+                "{} claims to know {claimed} events of {}, but {} has only {exists}",
+                ev(event),
+                name(entry),
+                name(entry)
+            ),
         }
     }
 }
@@ -168,6 +300,16 @@ pub fn validate(trace: &Trace) -> Vec<Violation> {
                             });
                         }
                     }
+                    if let (Some(was), Some(now)) = (p.physical_ms, e.physical_ms) {
+                        if now < was {
+                            out.push(Violation::PhysicalTimeBackwards {
+                                event: id,
+                                node,
+                                previous_ms: was,
+                                found_ms: now,
+                            });
+                        }
+                    }
                     if e.lamport <= p.lamport {
                         out.push(Violation::LamportNotIncreasing {
                             event: id,
@@ -203,6 +345,18 @@ pub fn validate(trace: &Trace) -> Vec<Violation> {
                             });
                         }
                     }
+                    if let (Some(sent_ms), Some(received_ms)) = (s.physical_ms, e.physical_ms) {
+                        if received_ms < sent_ms {
+                            out.push(Violation::ReceiveBeforeSend {
+                                receive: id,
+                                send,
+                                receiver: node,
+                                sender: s.node,
+                                sent_ms,
+                                received_ms,
+                            });
+                        }
+                    }
                     if e.lamport <= s.lamport {
                         out.push(Violation::LamportReceiveNotAfterSend {
                             receive: id,
@@ -221,9 +375,11 @@ pub fn validate(trace: &Trace) -> Vec<Violation> {
         | Violation::OwnEntryNotNext { event, .. }
         | Violation::ClockWentBackwards { event, .. }
         | Violation::LamportNotIncreasing { event, .. }
-        | Violation::KnowsFutureEvent { event, .. } => event,
+        | Violation::KnowsFutureEvent { event, .. }
+        | Violation::PhysicalTimeBackwards { event, .. } => event,
         Violation::ReceiveNotAfterSend { receive, .. }
-        | Violation::LamportReceiveNotAfterSend { receive, .. } => receive,
+        | Violation::LamportReceiveNotAfterSend { receive, .. }
+        | Violation::ReceiveBeforeSend { receive, .. } => receive,
     });
     out
 }
