@@ -34,7 +34,8 @@ enum Command {
     Drift(chronoscope_server::cli::drift::DriftArgs),
     /// Run the Lamport clock lab's experiments (simulated, or in real time on loopback TCP).
     Lamport(chronoscope_server::cli::lamport::LamportArgs),
-    /// Render a trace (ShiViz log or JSON) as Mermaid or SVG, or check its clocks.
+    /// Render a trace (JSON lines, ShiViz/GoVector, TSViz, OTLP or Jaeger JSON, our JSON) as
+    /// Mermaid or SVG, or check its clocks.
     Trace(chronoscope_server::cli::trace::TraceArgs),
     /// NTP (RFC 5905) on UDP: `ntp serve` (a server with injected skew and drift) and
     /// `ntp query` (a client for several servers).
