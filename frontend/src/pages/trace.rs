@@ -1,9 +1,12 @@
-//! The space-time view: a trace (ShiViz log) as Mermaid text, rendered by Mermaid (loaded on
-//! demand, only on this page), beside our own SVG view with slanted message arrows; a window
-//! scrubber for long traces; the validator's findings.
+//! The space-time view: a trace — pasted, dropped as a file, or handed over by a lab; in any
+//! format the importers read (JSON lines, ShiViz/GoVector, TSViz, OTLP, Jaeger, our JSON),
+//! detected or chosen — as Mermaid text, rendered by Mermaid (loaded on demand, only on this
+//! page), beside our own SVG view with slanted message arrows; a window scrubber for long
+//! traces; the import's notes and the validator's findings.
 
 use std::cell::Cell;
 
+use chronoscope::trace::import::{self, Format, ImportOptions};
 use chronoscope::trace::{mermaid, shiviz, svg, validate, Trace};
 use js_sys::{Function, Reflect};
 use leptos::prelude::*;
@@ -138,6 +141,32 @@ fn render_mermaid(text: String, done: impl Fn(Result<String, String>) + 'static)
     });
 }
 
+/// Reads the first file of a drop or paste event's `DataTransfer` (`dataTransfer` or
+/// `clipboardData`) as text and hands it to `done`; returns whether there was a file.
+fn read_dropped_file(event: &JsValue, field: &str, done: impl FnOnce(String) + 'static) -> bool {
+    let file = Reflect::get(event, &field.into())
+        .ok()
+        .filter(|t| !t.is_undefined() && !t.is_null())
+        .and_then(|t| Reflect::get(&t, &"files".into()).ok())
+        .and_then(|files| Reflect::get(&files, &0u32.into()).ok())
+        .filter(|f| !f.is_undefined() && !f.is_null());
+    let Some(file) = file else { return false };
+    let Ok(promise) = call_method(&file, "text", &[]) else {
+        return false;
+    };
+    let ok = Closure::once_into_js(move |text: JsValue| done(text.as_string().unwrap_or_default()));
+    let _ = call_method(&promise, "then", &[ok]);
+    true
+}
+
+/// Which Mermaid diagram the view draws.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Diagram {
+    Sequence,
+    Flowchart,
+    Graph,
+}
+
 /// The space-time (trace) view.
 #[component]
 pub fn TraceView() -> impl IntoView {
@@ -147,49 +176,79 @@ pub fn TraceView() -> impl IntoView {
         .flatten()
         .and_then(|s| s.get_item(TRACE_STORAGE_KEY).ok().flatten());
     let log = RwSignal::new(stored.unwrap_or_else(example));
-    let flowchart = RwSignal::new(false);
+    let format = RwSignal::new(None::<Format>);
+    let renumber = RwSignal::new(false);
+    let diagram = RwSignal::new(Diagram::Sequence);
     let from = RwSignal::new(0usize);
     let count = RwSignal::new(40usize);
     let mermaid_svg = RwSignal::new(String::new());
     let mermaid_error = RwSignal::new(String::new());
 
-    let parsed = Memo::new(move |_| log.with(|l| shiviz::import(l).map_err(|e| e.to_string())));
-    let len = move || parsed.with(|p| p.as_ref().map_or(0, Trace::len));
+    let imported = Memo::new(move |_| {
+        let options = ImportOptions {
+            format: format.get(),
+            renumber: renumber.get(),
+            ..ImportOptions::default()
+        };
+        log.with(|l| import::import(l, &options).map_err(|e| e.to_string()))
+    });
+    let len = move || imported.with(|p| p.as_ref().map_or(0, |i| i.trace.len()));
     let text = Memo::new(move |_| {
-        parsed.with(|p| match p {
-            Ok(t) => {
+        imported.with(|p| match p {
+            Ok(i) => {
+                let t = &i.trace;
                 let w = t.window(from.get(), count.get());
-                if flowchart.get() {
-                    mermaid::happens_before_flowchart(t, w)
-                } else {
-                    mermaid::sequence_diagram(t, w)
+                match diagram.get() {
+                    Diagram::Sequence => mermaid::sequence_diagram(t, w),
+                    Diagram::Flowchart => mermaid::happens_before_flowchart(t, w),
+                    Diagram::Graph => mermaid::happens_before_graph(t, w),
                 }
             }
             Err(_) => String::new(),
         })
     });
     let our_svg = move || {
-        parsed.with(|p| match p {
-            Ok(t) => svg::space_time_svg(t, t.window(from.get(), count.get()), 640.0),
+        imported.with(|p| match p {
+            Ok(i) => svg::space_time_svg(&i.trace, i.trace.window(from.get(), count.get()), 640.0),
             Err(_) => String::new(),
         })
     };
     let findings = move || {
-        parsed.with(|p| match p {
+        imported.with(|p| match p {
             Err(e) => vec![format!("cannot read the log: {e}")],
-            Ok(t) => {
+            Ok(i) => {
+                let t: &Trace = &i.trace;
                 let v = validate(t);
-                if v.is_empty() {
-                    vec![format!(
+                let mut out = vec![format!("read as {}", i.format.describe())];
+                out.extend(i.notes.iter().cloned());
+                out.extend(i.skipped.iter().map(|s| format!("skipped {s}")));
+                if v.is_empty() && i.skipped.is_empty() {
+                    out.push(format!(
                         "{} events on {} nodes; every clock is legal",
                         t.len(),
                         t.nodes().len()
-                    )]
+                    ));
                 } else {
-                    v.iter().map(ToString::to_string).collect()
+                    out.extend(v.iter().map(|v| v.describe(t)));
+                    out.extend(import::hints(i, &v, renumber.get_untracked()));
                 }
+                out
             }
         })
+    };
+    let load = move |text: String| {
+        log.set(text);
+        from.set(0);
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        read_dropped_file(ev.as_ref(), "dataTransfer", load);
+    };
+    let on_paste = move |ev: leptos::ev::ClipboardEvent| {
+        // A pasted file (copied in a file manager) is read; pasted text edits the box.
+        if read_dropped_file(ev.as_ref(), "clipboardData", load) {
+            ev.prevent_default();
+        }
     };
 
     Effect::new(move |_| {
@@ -218,30 +277,64 @@ pub fn TraceView() -> impl IntoView {
         <section class="page trace">
             <h1>"Space-time diagrams"</h1>
             <p class="hint">
-                "Paste a ShiViz log (an event line, then " <code>"host {\"host\":n, …}"</code>
-                "), or open one from a lab. Mermaid draws every message flat, so its labels carry "
-                "the delay; our view beside it slants each arrow by its real flight time."
+                "Paste or drop a log — JSON lines with vector clocks, ShiViz or GoVector, TSViz, "
+                "an OpenTelemetry OTLP JSON export or Jaeger JSON — or open one from a lab. "
+                "Mermaid draws every message flat, so its labels carry the delay; our view "
+                "beside it slants each arrow by its real flight time."
             </p>
-            <div class="card">
+            <div
+                class="card"
+                id="trace-drop"
+                on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default()
+                on:drop=on_drop
+            >
                 <textarea
                     id="trace-log"
                     class="mono"
                     rows="8"
                     cols="100"
+                    aria-label="trace log (paste text, or drop or paste a file)"
                     prop:value=move || log.get()
-                    on:change=move |ev| {
-                        log.set(event_target_value(&ev));
-                        from.set(0);
-                    }
+                    on:paste=on_paste
+                    on:input=move |ev| load(event_target_value(&ev))
                 ></textarea>
                 <div class="controls">
                     <label>
+                        " format "
+                        <select
+                            id="trace-format"
+                            on:change=move |ev| format.set(Format::from_name(&event_target_value(&ev)))
+                        >
+                            <option value="detect" selected>"detect"</option>
+                            {Format::ALL
+                                .into_iter()
+                                .map(|f| view! { <option value=f.name()>{f.describe()}</option> })
+                                .collect_view()}
+                        </select>
+                    </label>
+                    <label>
                         <input
+                            id="trace-renumber"
                             type="checkbox"
-                            prop:checked=move || flowchart.get()
-                            on:change=move |ev| flowchart.set(event_target_checked(&ev))
+                            prop:checked=move || renumber.get()
+                            on:change=move |ev| renumber.set(event_target_checked(&ev))
                         />
-                        " happens-before flowchart"
+                        " renumber clocks"
+                    </label>
+                    <label>
+                        " diagram "
+                        <select
+                            id="trace-diagram"
+                            on:change=move |ev| diagram.set(match event_target_value(&ev).as_str() {
+                                "flowchart" => Diagram::Flowchart,
+                                "graph" => Diagram::Graph,
+                                _ => Diagram::Sequence,
+                            })
+                        >
+                            <option value="sequence" selected>"sequence diagram"</option>
+                            <option value="flowchart">"happens-before flowchart"</option>
+                            <option value="graph">"immediate happens-before (graph TD)"</option>
+                        </select>
                     </label>
                     <label>
                         " window from event "
