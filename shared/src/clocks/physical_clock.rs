@@ -10,7 +10,8 @@
 //! **stepping** the value at once.
 //!
 //! Guarantee: **a slewed clock never goes backwards**. With slewing, the clock's rate stays
-//! `1 + drift − 500 ppm > 0`, so its value is non-decreasing in true time. Stepping (and
+//! `1 + drift − slew > 0` (slews are bounded by [`MAX_ANY_SLEW_PPM`], half a second per
+//! second; ntpd's is 500 ppm), so its value is non-decreasing in true time. Stepping (and
 //! injected jumps) can move it backwards, and [`Adjustment::Stepped`] says so.
 
 use rand::Rng;
@@ -20,6 +21,12 @@ use crate::sim::{network::standard_normal, SimTime};
 
 /// ntpd's maximum slew rate: 500 ppm (0.5 ms per second).
 pub const MAX_SLEW_PPM: f64 = 500.0;
+
+/// The fastest slew any policy may ask for: 0.5 s per second. ntpd stays at
+/// [`MAX_SLEW_PPM`]; a demonstration daemon (the time service's `adjustment_rate`) may slew
+/// faster, and the clock's rate `1 + drift − 0.5` stays positive, so it still never goes
+/// backwards.
+pub const MAX_ANY_SLEW_PPM: f64 = 500_000.0;
 
 /// ntpd's default step threshold: corrections larger than 128 ms are stepped.
 pub const STEP_THRESHOLD_SECS: f64 = 0.128;
@@ -55,7 +62,7 @@ impl ClockSpec {
 pub enum AdjustPolicy {
     /// Always slew, at most `max_ppm` (never backwards).
     Slew {
-        /// The slew rate bound, ppm (ntpd: 500).
+        /// The slew rate bound, ppm (ntpd: 500; at most [`MAX_ANY_SLEW_PPM`]).
         max_ppm: f64,
     },
     /// Always step.
@@ -259,7 +266,7 @@ impl PhysicalClock {
     /// slew still in progress (as `adjtime(2)` does).
     pub fn adjust(&mut self, delta: f64, policy: AdjustPolicy) -> Adjustment {
         let slew = |clock: &mut Self, max_ppm: f64| {
-            let max_ppm = max_ppm.clamp(1.0, MAX_SLEW_PPM);
+            let max_ppm = max_ppm.clamp(1.0, MAX_ANY_SLEW_PPM);
             clock.slew_remaining = delta;
             clock.slew_ppm = max_ppm;
             Adjustment::Slewing {
@@ -329,19 +336,20 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the corrections, a slewed clock never goes backwards.
+        /// Whatever the corrections and the slew rate, a slewed clock never goes backwards.
         #[test]
         fn slewing_never_moves_the_clock_backwards(
             drift in -200.0f64..200.0,
             deltas in prop::collection::vec(-5.0f64..5.0, 1..20),
             steps in prop::collection::vec(1u64..5_000, 1..60),
+            max_ppm in 1.0f64..MAX_ANY_SLEW_PPM,
         ) {
             let mut rng = StdRng::seed_from_u64(1);
             let mut c = PhysicalClock::new(ClockSpec { offset: 0.0, drift_ppm: drift, wander_ppm: 1.0, jitter: 0.0 });
             let mut t = SimTime::ZERO;
             let mut last = c.value();
             for (i, ms) in steps.iter().enumerate() {
-                c.adjust(deltas[i % deltas.len()], AdjustPolicy::SLEW);
+                c.adjust(deltas[i % deltas.len()], AdjustPolicy::Slew { max_ppm });
                 t = t + std::time::Duration::from_millis(*ms);
                 c.advance_to(t, &mut rng);
                 prop_assert!(c.value() >= last, "went back from {} to {}", last, c.value());

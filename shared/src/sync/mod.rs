@@ -7,3 +7,4 @@ pub mod cristian;
 pub mod ft_average;
 pub mod marzullo;
 pub mod ntp;
+pub mod timesync;

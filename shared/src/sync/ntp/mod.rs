@@ -60,6 +60,19 @@ impl Exchange {
         ((self.t4 - self.t1) - (self.t3 - self.t2)).max(0.0)
     }
 
+    /// An exchange from four readings in nanoseconds since the Unix epoch (`t1`, `t4` on the
+    /// client's clock, `t2`, `t3` on the server's), kept relative to `t1` so the seconds keep
+    /// nanosecond precision.
+    pub fn from_unix_nanos(t1: i128, t2: i128, t3: i128, t4: i128) -> Self {
+        let rel = |t: i128| (t - t1) as f64 / 1e9;
+        Exchange {
+            t1: 0.0,
+            t2: rel(t2),
+            t3: rel(t3),
+            t4: rel(t4),
+        }
+    }
+
     /// The sample this exchange gives, taken at client time `t4`, with the given precision
     /// (initial dispersion), seconds.
     pub fn sample(&self, precision: f64) -> Sample {
