@@ -302,8 +302,8 @@ pub(crate) fn build(
 
 /// A linearisation: repeatedly record the lane head (earliest in the file first) whose known
 /// events are all recorded; when the clocks are illegal and nothing is ready, record the head
-/// that came first in the file. Each head is re-examined only when the node it waits for
-/// records an event, so the cost is about one check per event and clock entry.
+/// that came first in the file. A head waiting for node m's c-th event is re-examined only
+/// once m has recorded c events, so the cost is about one check per event and clock entry.
 fn linearise(
     entries: &[Entry],
     nodes: &[NodeId],
@@ -312,14 +312,15 @@ fn linearise(
 ) -> Vec<usize> {
     let mut heads: BTreeMap<NodeId, usize> = lanes.keys().map(|&n| (n, 0)).collect();
     let mut emitted: HashMap<NodeId, u64> = HashMap::new();
-    let mut blocked_on: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
+    // Per node m: the lanes whose head waits for m's c-th event, by c.
+    let mut blocked_on: HashMap<NodeId, BinaryHeap<Reverse<(u64, NodeId)>>> = HashMap::new();
     let mut ready: BinaryHeap<Reverse<(usize, NodeId, usize)>> = BinaryHeap::new();
     let mut linear: Vec<usize> = Vec::with_capacity(entries.len());
 
     let check = |n: NodeId,
                  heads: &BTreeMap<NodeId, usize>,
                  emitted: &HashMap<NodeId, u64>,
-                 blocked_on: &mut HashMap<NodeId, Vec<NodeId>>,
+                 blocked_on: &mut HashMap<NodeId, BinaryHeap<Reverse<(u64, NodeId)>>>,
                  ready: &mut BinaryHeap<Reverse<(usize, NodeId, usize)>>| {
         let h = heads[&n];
         let Some(&i) = lanes[&n].get(h) else { return };
@@ -327,7 +328,7 @@ fn linearise(
             .iter()
             .find(|&(&m, &c)| m != n && c > emitted.get(&m).copied().unwrap_or(0));
         match unmet {
-            Some((&m, _)) => blocked_on.entry(m).or_default().push(n),
+            Some((&m, &c)) => blocked_on.entry(m).or_default().push(Reverse((c, n))),
             None => ready.push(Reverse((entries[i].line, n, h))),
         }
     };
@@ -354,8 +355,15 @@ fn linearise(
         *emitted.entry(n).or_insert(0) += 1;
         debug_assert_eq!(nodes[*linear.last().expect("pushed")], n);
         check(n, &heads, &emitted, &mut blocked_on, &mut ready);
-        for waiting in blocked_on.remove(&n).unwrap_or_default() {
-            check(waiting, &heads, &emitted, &mut blocked_on, &mut ready);
+        let count = emitted[&n];
+        let mut due = Vec::new();
+        if let Some(waiting) = blocked_on.get_mut(&n) {
+            while waiting.peek().is_some_and(|Reverse((c, _))| *c <= count) {
+                due.push(waiting.pop().expect("peeked").0 .1);
+            }
+        }
+        for w in due {
+            check(w, &heads, &emitted, &mut blocked_on, &mut ready);
         }
     }
     linear
