@@ -7,15 +7,16 @@ use std::{fmt::Write as _, process::ExitCode, time::Duration};
 use chronoscope::{
     clocks::physical_clock::AdjustPolicy,
     labs::drift::{
-        node_name, DriftConfig, DriftLab, JumpAt, LabEvent, LinkLatency, NodeStats, Snapshot,
-        SyncAlgorithm,
+        node_name,
+        params::{parse_jump, parse_latency, parse_link, parse_node},
+        DriftConfig, DriftLab, JumpAt, LabEvent, LinkLatency, NodeStats, Snapshot, SyncAlgorithm,
     },
     sim::{Latency, SimTime},
     NodeId,
 };
 use clap::{Args, ValueEnum};
 
-use super::units::{parse_duration, parse_seconds, parse_signed_ppm};
+use super::units::{parse_duration, parse_signed_ppm};
 use serde::Serialize;
 
 /// Options of `chronoscope drift`.
@@ -114,79 +115,6 @@ fn parse_ppm(s: &str) -> Result<f64, String> {
             "drift rate must be between 0 and 2000 ppm, got {s:?}"
         )),
     }
-}
-
-fn parse_latency(s: &str) -> Result<Latency, String> {
-    let unit_of = |t: &str| {
-        t.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
-            .to_owned()
-    };
-    let with_unit = |num: &str, unit: &str| -> Result<Duration, String> {
-        let num = num.trim();
-        let has_unit = num.ends_with(|c: char| c.is_ascii_alphabetic());
-        parse_duration(&if has_unit {
-            num.to_owned()
-        } else {
-            format!("{num}{unit}")
-        })
-    };
-    for sep in ["±", "+-"] {
-        if let Some((mean, sd)) = s.split_once(sep) {
-            let unit = unit_of(sd);
-            return Ok(Latency::Normal {
-                mean: with_unit(mean, &unit)?,
-                std_dev: with_unit(sd, &unit)?,
-            });
-        }
-    }
-    if let Some((lo, hi)) = s.split_once('-') {
-        let unit = unit_of(hi);
-        let (min, max) = (with_unit(lo, &unit)?, with_unit(hi, &unit)?);
-        if min > max {
-            return Err(format!(
-                "latency range {s:?} is empty: minimum exceeds maximum"
-            ));
-        }
-        return Ok(Latency::Uniform { min, max });
-    }
-    Ok(Latency::Constant(parse_duration(s)?))
-}
-
-fn parse_node(s: &str) -> Result<NodeId, String> {
-    let s = s.trim();
-    let mut chars = s.chars();
-    match (chars.next(), chars.next()) {
-        (Some(c), None) if c.is_ascii_alphabetic() => {
-            Ok((c.to_ascii_uppercase() as u8 - b'A') as NodeId)
-        }
-        _ => s
-            .strip_prefix('N')
-            .unwrap_or(s)
-            .parse()
-            .map_err(|_| format!("expected a node name like B or N30, got {s:?}")),
-    }
-}
-
-fn parse_jump(s: &str) -> Result<JumpAt, String> {
-    let err = || format!("expected NODE:DELTA@TIME like B:-2s@30s, got {s:?}");
-    let (node, rest) = s.split_once(':').ok_or_else(err)?;
-    let (delta, at) = rest.split_once('@').ok_or_else(err)?;
-    Ok(JumpAt {
-        at: SimTime::from_secs_f64(parse_duration(at)?.as_secs_f64()),
-        node: parse_node(node)?,
-        delta: parse_seconds(delta)?,
-    })
-}
-
-fn parse_link(s: &str) -> Result<LinkLatency, String> {
-    let err = || format!("expected FROM>TO=LATENCY like A>B=45ms, got {s:?}");
-    let (path, latency) = s.split_once('=').ok_or_else(err)?;
-    let (from, to) = path.split_once('>').ok_or_else(err)?;
-    Ok(LinkLatency {
-        from: parse_node(from)?,
-        to: parse_node(to)?,
-        latency: parse_latency(latency.trim())?,
-    })
 }
 
 fn parse_liars(s: &str) -> Result<Liars, String> {

@@ -1,44 +1,8 @@
 //! Units on the command line, shared by every subcommand: times (`250ms`, `+2s`, `1h`) and
 //! rates (`50ppm`).
 
-use std::time::Duration;
-
-/// Seconds from `20`, `20s`, `15ms`, `2m`, `1h`, `1d`, `250us` (fractions allowed).
-pub(crate) fn parse_seconds(s: &str) -> Result<f64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("expected a time like 20s or 15ms, got {s:?}"))?;
-    let scale = match unit.trim() {
-        "" | "s" => 1.0,
-        "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        other => return Err(format!("unknown time unit {other:?} in {s:?}")),
-    };
-    let v = v * scale;
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(format!("time out of range: {s:?}"))
-    }
-}
-
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let v = parse_seconds(s)?;
-    if !(0.0..=400.0 * 86_400.0).contains(&v) {
-        return Err(format!(
-            "expected a positive time up to 400 days, got {s:?}"
-        ));
-    }
-    Ok(Duration::from_secs_f64(v))
-}
+// The time notation is the labs' own, so a link and a command line read alike.
+pub(crate) use chronoscope::labs::params::{parse_duration, parse_seconds};
 
 /// A signed rate in ppm from `50ppm`, `-20ppm` or `50` (|rate| ≤ 100000 ppm).
 pub(crate) fn parse_signed_ppm(s: &str) -> Result<f64, String> {
