@@ -1,70 +1,12 @@
 //! The app shell: header with navigation and the connection indicator, and the routed page.
+//! The pages and the navigation come from the lab registry ([`crate::registry`]).
 
 use leptos::prelude::*;
 use wasm_bindgen::{closure::Closure, JsCast};
 
 use crate::connection::{LinkStatus, Relay};
-use crate::pages;
-
-/// The pages of the app, addressed by the URL fragment (`#/drift`), so every page can be
-/// linked to and reloaded without server-side routing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// The overview of the labs.
-    Home,
-    /// The collaborative editor: the headline (text CRDT over causal multicast).
-    Editor,
-    /// The Lamport clock lab (the lab notebook's experiments).
-    Lamport,
-    /// Space-time diagrams of a trace (Mermaid and our SVG view).
-    Trace,
-    /// The clock drift lab.
-    Drift,
-}
-
-impl Route {
-    /// Every route, in navigation order.
-    pub const ALL: &'static [Route] = &[
-        Route::Home,
-        Route::Editor,
-        Route::Drift,
-        Route::Lamport,
-        Route::Trace,
-    ];
-
-    /// The route for a URL fragment such as `#/drift`; unknown fragments go home.
-    pub fn from_hash(hash: &str) -> Route {
-        let path = hash.trim_start_matches('#').trim_start_matches('/');
-        let path = path.split('?').next().unwrap_or("");
-        Route::ALL
-            .iter()
-            .copied()
-            .find(|r| r.slug() == path)
-            .unwrap_or(Route::Home)
-    }
-
-    /// The fragment path of this route (without `#/`).
-    pub fn slug(self) -> &'static str {
-        match self {
-            Route::Home => "",
-            Route::Editor => "editor",
-            Route::Lamport => "lamport",
-            Route::Trace => "trace",
-            Route::Drift => "drift",
-        }
-    }
-
-    /// The navigation label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Route::Home => "Overview",
-            Route::Editor => "Collaborative editor",
-            Route::Lamport => "Lamport lab",
-            Route::Trace => "Space-time",
-            Route::Drift => "Drift lab",
-        }
-    }
-}
+use crate::registry::{self, Group, LabEntry, LABS};
+use crate::{frame, pages};
 
 fn current_hash() -> String {
     window().location().hash().unwrap_or_default()
@@ -85,45 +27,94 @@ pub fn room_from_url() -> String {
 /// The root component.
 #[component]
 pub fn App() -> impl IntoView {
-    let route = RwSignal::new(Route::from_hash(&current_hash()));
-    let on_hash = Closure::<dyn Fn()>::new(move || route.set(Route::from_hash(&current_hash())));
+    let hash = RwSignal::new(current_hash());
+    let on_hash = Closure::<dyn Fn()>::new(move || hash.set(current_hash()));
     window().set_onhashchange(Some(on_hash.as_ref().unchecked_ref()));
     on_hash.forget();
+    // Only the path picks the page: a lab's own parameter changes keep the page mounted.
+    let slug = Memo::new(move |_| frame::url::slug_of(&hash.get()));
 
     let relay = Relay::connect(&room_from_url());
     provide_context(relay);
     provide_context(pages::editor::EditorState::attach(relay));
 
     view! {
+        <a class="skip-link" href="#main" on:click=|ev| {
+            ev.prevent_default();
+            if let Some(m) = document().get_element_by_id("main") {
+                let _ = m.unchecked_ref::<web_sys::HtmlElement>().focus();
+            }
+        }>"Skip to the page"</a>
         <header class="topbar">
             <a class="brand" href="#/">"Chronoscope"</a>
-            <nav>
-                {Route::ALL
-                    .iter()
-                    .map(|&r| {
-                        view! {
-                            <a
-                                href=format!("#/{}", r.slug())
-                                class:active=move || route.get() == r
-                                class:headline=r == Route::Editor
-                            >
-                                {r.label()}
-                            </a>
-                        }
-                    })
-                    .collect_view()}
-            </nav>
+            <Navigation slug=slug />
             <ConnectionIndicator relay=relay />
         </header>
-        <main>
-            {move || match route.get() {
-                Route::Home => pages::home::Home().into_any(),
-                Route::Editor => pages::editor::Editor().into_any(),
-                Route::Lamport => pages::lamport::LamportLab().into_any(),
-                Route::Trace => pages::trace::TraceView().into_any(),
-                Route::Drift => pages::drift::Drift().into_any(),
+        <main id="main" tabindex="-1">
+            {move || match registry::find(&slug.get()) {
+                Some(entry) => (entry.page)(),
+                None => pages::home::Home().into_any(),
             }}
         </main>
+    }
+}
+
+/// The top navigation: the overview, then one menu per group of the registry.
+#[component]
+fn Navigation(slug: Memo<String>) -> impl IntoView {
+    view! {
+        <nav aria-label="Labs">
+            <a href="#/" class:active=move || slug.get().is_empty()
+                aria-current=move || slug.get().is_empty().then_some("page")>"Overview"</a>
+            {Group::ALL
+                .into_iter()
+                .filter_map(|g| {
+                    let entries: Vec<&'static LabEntry> =
+                        LABS.iter().filter(|e| e.group == g).collect();
+                    if entries.is_empty() {
+                        return None;
+                    }
+                    let slugs: Vec<&'static str> = entries.iter().map(|e| e.slug).collect();
+                    let active = move || slugs.contains(&slug.get().as_str());
+                    Some(view! {
+                        <details class="nav-group" class:active=active>
+                            <summary>{g.label()}</summary>
+                            <ul>
+                                {entries
+                                    .into_iter()
+                                    .map(|e| {
+                                        let here = move || slug.get() == e.slug;
+                                        view! {
+                                            <li>
+                                                <a
+                                                    href=format!("#/{}", e.slug)
+                                                    class:active=here
+                                                    aria-current=move || here().then_some("page")
+                                                    on:click=|ev| close_menu(&ev)
+                                                >
+                                                    {e.label}
+                                                </a>
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                        </details>
+                    })
+                })
+                .collect_view()}
+        </nav>
+    }
+}
+
+/// Closes the menu a link was chosen from.
+fn close_menu(ev: &leptos::ev::MouseEvent) {
+    let details = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .and_then(|el| el.closest("details").ok().flatten());
+    if let Some(d) = details {
+        let _ = d.remove_attribute("open");
     }
 }
 

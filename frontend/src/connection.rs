@@ -78,6 +78,10 @@ struct Inner {
     connected: Vec<ConnectedHandler>,
     /// The last welcome's replica id and whether it was resumed, until its catch-up ends.
     welcomed: Option<(u32, bool)>,
+    /// Closed for good ([`Relay::close`]): no reconnection.
+    closed: bool,
+    /// The `online` listener, removed on close.
+    online: Option<WindowListenerHandle>,
 }
 
 fn session_get(key: &str) -> Option<String> {
@@ -153,6 +157,8 @@ impl Relay {
             handlers: Vec::new(),
             connected: Vec::new(),
             welcomed: None,
+            closed: false,
+            online: None,
         }));
         let relay = Relay {
             inner: StoredValue::new_local(inner),
@@ -161,15 +167,43 @@ impl Relay {
             members: RwSignal::new(Vec::new()),
             matrix: RwSignal::new(Vec::new()),
         };
-        let on_online = Closure::<dyn Fn()>::new(move || {
+        // A listener, not `window.ononline`: a lab's own relay must not replace the shell's.
+        let online = window_event_listener_untyped("online", move |_| {
             if relay.status.get_untracked() == LinkStatus::Offline {
                 relay.open();
             }
         });
-        window().set_ononline(Some(on_online.as_ref().unchecked_ref()));
-        on_online.forget();
+        relay
+            .inner
+            .with_value(|i| i.borrow_mut().online = Some(online));
         relay.open();
         relay
+    }
+
+    /// Closes the link for good: the socket, the retries and the `online` listener (a lab's
+    /// own room, when its page goes away).
+    #[allow(dead_code)] // used by `frame::lab_room`
+    pub fn close(&self) {
+        let Some(inner) = self.inner.try_get_value() else {
+            return;
+        };
+        let mut i = inner.borrow_mut();
+        i.closed = true;
+        if let Some(ws) = i.ws.take() {
+            ws.set_onclose(None);
+            ws.set_onmessage(None);
+            ws.set_onopen(None);
+            let _ = ws.close();
+        }
+        if let Some(h) = i.online.take() {
+            h.remove();
+        }
+    }
+
+    fn closed(&self) -> bool {
+        self.inner
+            .try_with_value(|i| i.borrow().closed)
+            .unwrap_or(true)
     }
 
     /// The room this tab is in.
@@ -209,6 +243,9 @@ impl Relay {
     }
 
     fn open(self) {
+        if self.closed() {
+            return;
+        }
         if !window().navigator().on_line() {
             self.status.set(LinkStatus::Offline);
             return;
@@ -309,6 +346,9 @@ impl Relay {
     }
 
     fn schedule_retry(self) {
+        if self.closed() {
+            return;
+        }
         if !window().navigator().on_line() {
             self.status.set(LinkStatus::Offline);
             return;

@@ -2,7 +2,9 @@
 
 mod app;
 mod connection;
+mod frame;
 mod pages;
+mod registry;
 
 fn main() {
     console_error_panic_hook::set_once();

@@ -197,6 +197,8 @@ pub struct Browser {
 pub struct Tab {
     /// The WebDriver client.
     pub client: Client,
+    /// Where its downloads land (inside its profile).
+    pub downloads: PathBuf,
 }
 
 /// How long waits for the page last before failing.
@@ -233,6 +235,8 @@ impl Browser {
     /// Open `url` in a new headless Chromium and return the tab.
     pub async fn open(&mut self, url: &str) -> Tab {
         let profile = Scratch::new("chromium-profile");
+        let downloads = profile.0.join("downloads");
+        std::fs::create_dir_all(&downloads).expect("a downloads folder");
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let caps = serde_json::json!({
             "browserName": "chrome",
@@ -244,7 +248,11 @@ impl Browser {
                     "--disable-component-update", "--disable-sync",
                     "--disable-dev-shm-usage", "--window-size=1400,1000",
                     format!("--user-data-dir={}", profile.0.display()),
-                ]
+                ],
+                "prefs": {
+                    "download.default_directory": downloads.display().to_string(),
+                    "download.prompt_for_download": false,
+                }
             }
         });
         let caps = match caps {
@@ -258,7 +266,7 @@ impl Browser {
             .expect("a WebDriver session with headless Chromium");
         self.profiles.push(profile);
         client.goto(url).await.expect("navigate");
-        Tab { client }
+        Tab { client, downloads }
     }
 }
 
@@ -316,6 +324,69 @@ impl Tab {
         let findings = self.text("#trace-findings").await;
         assert!(findings.contains("every clock is legal"), "{findings}");
         mermaid
+    }
+
+    /// Run `script` (a function body; `arguments` holds `args`) and return its value.
+    pub async fn eval(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Set a form control's value and fire `change` (as a user's edit does).
+    pub async fn set_value(&self, css: &str, value: &str) {
+        self.eval(
+            "const el = document.querySelector(arguments[0]); \
+             if (!el) throw new Error('no element ' + arguments[0]); \
+             if (el.type === 'checkbox') el.checked = arguments[1] === '1'; else el.value = arguments[1]; \
+             el.dispatchEvent(new Event('input', { bubbles: true })); \
+             el.dispatchEvent(new Event('change', { bubbles: true }));",
+            vec![css.into(), value.into()],
+        )
+        .await;
+    }
+
+    /// Wait until `check` returns `Some`, polling the page; panics after [`WAIT`] with the
+    /// last thing seen.
+    pub async fn until<T, E, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        E: std::fmt::Debug,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match check().await {
+                Ok(v) => return v,
+                Err(seen) if tokio::time::Instant::now() >= deadline => {
+                    panic!("{what}: not seen within {WAIT:?}; last seen {seen:?}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Wait until the file `name` is completely downloaded, and return its text.
+    pub async fn downloaded(&self, name: &str) -> String {
+        let path = self.downloads.join(name);
+        self.until(&format!("download {name}"), || async {
+            let partial = std::fs::read_dir(&self.downloads)
+                .map(|d| {
+                    d.flatten()
+                        .any(|e| e.path().extension().is_some_and(|x| x == "crdownload"))
+                })
+                .unwrap_or(false);
+            match std::fs::read_to_string(&path) {
+                Ok(text) if !partial => Ok(text),
+                _ => Err(format!(
+                    "{:?}",
+                    std::fs::read_dir(&self.downloads)
+                        .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+                )),
+            }
+        })
+        .await
     }
 
     /// Close the session (and its Chromium).

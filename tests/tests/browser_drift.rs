@@ -6,21 +6,21 @@ use std::time::Duration;
 use chronoscope_e2e::{Browser, TestServer, WAIT};
 use fantoccini::Locator;
 
-/// The `points` of the first offset line.
+/// The path of the first offset line.
 async fn points(tab: &chronoscope_e2e::Tab) -> String {
     tab.client
-        .find(Locator::Css("svg.offsets polyline.offset-line"))
+        .find(Locator::Css("figure[data-chart=offsets] svg path.line"))
         .await
         .expect("an offset line")
-        .attr("points")
+        .attr("d")
         .await
-        .expect("points attribute")
+        .expect("d attribute")
         .unwrap_or_default()
 }
 
 fn sim_seconds(text: &str) -> f64 {
-    // "T = 12.3 s"
-    text.trim_start_matches("T = ")
+    // "t = 12.300 s"
+    text.trim_start_matches("t = ")
         .trim_end_matches(" s")
         .parse()
         .unwrap_or_else(|_| panic!("unreadable sim time {text:?}"))
@@ -35,7 +35,8 @@ async fn drift_page_renders_and_its_chart_moves() {
 
     let title = tab.wait_for_css("section.drift h1").await;
     assert_eq!(title, "Clock drift lab");
-    tab.wait_for_css("svg.offsets polyline.offset-line").await;
+    tab.wait_for_css("figure[data-chart=offsets] svg path.line")
+        .await;
     let rows = tab
         .client
         .find_all(Locator::Css("tr.node-row"))
@@ -44,38 +45,38 @@ async fn drift_page_renders_and_its_chart_moves() {
     assert_eq!(rows.len(), 4, "four nodes by default");
 
     // The simulation advances and the chart's lines change.
-    let t0 = sim_seconds(&tab.text(".chart-head .sim-time").await);
+    let t0 = sim_seconds(&tab.text(".frame-time").await);
     let p0 = points(&tab).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let t1 = sim_seconds(&tab.text(".chart-head .sim-time").await);
+    let t1 = sim_seconds(&tab.text(".frame-time").await);
     let p1 = points(&tab).await;
     assert!(t1 > t0, "simulated time did not advance: {t0} → {t1}");
     assert_ne!(p0, p1, "the chart did not move");
 
     // Pause stops it; step advances by exactly one event.
     tab.client
-        .find(Locator::Css("button.pause"))
+        .find(Locator::Css("button.play"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let paused = tab.text(".chart-head .sim-time").await;
+    let paused = tab.text(".frame-time").await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(
-        tab.text(".chart-head .sim-time").await,
+        tab.text(".frame-time").await,
         paused,
         "pause did not stop the run"
     );
 
     // The chrony-like table lists every node, and Berkeley syncs show up in the log.
-    let chrony = tab.text("table.chrony").await;
+    let chrony = tab.text("table[data-table=nodes]").await;
     for name in ["A", "B", "C", "D"] {
         assert!(chrony.contains(name), "{chrony}");
     }
     tab.client
-        .find(Locator::Css("button.pause"))
+        .find(Locator::Css("button.play"))
         .await
         .unwrap()
         .click()

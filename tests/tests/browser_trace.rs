@@ -64,24 +64,13 @@ async fn lamport_lab_runs_and_opens_its_trace_in_the_diagram_view() {
     let server = TestServer::start_with_built_app().await;
     let mut browser = Browser::start().await;
     let tab = browser.open(&server.url("/#/lamport")).await;
-    tab.wait_for_css("#lamport-run").await;
-    tab.client
-        .find(Locator::Css("#lamport-run"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let findings = tab.wait_for_css("#lamport-findings li").await;
-    assert!(findings.contains("fastest machine"), "{findings}");
-    tab.wait_for_css("#lamport-table td.queue-now").await;
-    tab.client
-        .find(Locator::XPath("//button[contains(., 'Open trace')]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // The page runs on open: the claims and the table fill without pressing anything.
+    let findings = tab.wait_for_css("#claims li.claim").await;
+    assert!(findings.contains("clock condition"), "{findings}");
+    assert!(tab.text("#claims").await.contains("fastest machine"));
+    tab.wait_for_css("table[data-table=machines] td[data-col=queue_now]")
+        .await;
+    tab.click("button.open-trace").await;
     let text = tab.expect_legal_diagram().await;
     assert!(text.contains("M0"), "Mermaid drew {text:?}");
     tab.close().await;

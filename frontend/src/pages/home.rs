@@ -1,6 +1,9 @@
-//! The overview page: what Chronoscope is and which labs exist.
+//! The overview page: every lab of the registry, grouped, each with the question it answers,
+//! a small picture and a link. Labs appear here as they are added to the registry.
 
 use leptos::prelude::*;
+
+use crate::registry::{Group, LABS};
 
 /// The overview page.
 #[component]
@@ -8,38 +11,49 @@ pub fn Home() -> impl IntoView {
     view! {
         <section class="page home">
             <h1>"A laboratory for time in distributed systems"</h1>
-            <p>
+            <p class="lead">
                 "Clocks drift, messages overtake each other, and \"before\" stops meaning what it "
-                "means on one machine. Chronoscope lets you watch it happen: every lab runs the "
-                "real algorithms (compiled from the same Rust crate the relay and the CLI use) "
-                "and shows their state as it changes."
+                "means on one machine. Every lab runs the real algorithms (the same Rust crate the "
+                "relay and the command line use), states the textbook result it demonstrates and "
+                "checks it against the run's own numbers. Pick a question:"
             </p>
-            <p class="headline-link">
-                <a href="#/editor">"Open the collaborative editor →"</a>
-                " several tabs co-edit one document through the relay; drag a link's latency "
-                "and watch each tab's hold-back queue fill and drain."
-            </p>
-            <ul class="labs">
-                <li>
-                    <a href="#/drift">"Drift lab"</a>
-                    " — quartz clocks that run fast or slow, and Cristian, Berkeley, NTP with "
-                    "Marzullo, or fault-tolerant averaging pulling them back; HLC and TrueTime on "
-                    "top; your tab's own offset to the relay's clock."
-                </li>
-                <li>
-                    <a href="#/lamport">"Lamport lab"</a>
-                    " — the lab notebook's machines ticking at 1–6 Hz: queues, clock jumps, and "
-                    "why a slow machine falls behind."
-                </li>
-                <li>
-                    <a href="#/trace">"Space-time diagrams"</a>
-                    " — any run as a Mermaid sequence diagram or happens-before graph, beside our "
-                    "own view with slanted message arrows; ShiViz logs in and out."
-                </li>
-            </ul>
+            {Group::ALL
+                .into_iter()
+                .filter_map(|g| {
+                    let entries: Vec<_> = LABS.iter().filter(|e| e.group == g).collect();
+                    if entries.is_empty() {
+                        return None;
+                    }
+                    let id = format!("group-{}", g.label().to_lowercase().replace(' ', "-"));
+                    let labelled = id.clone();
+                    Some(view! {
+                        <section class="lab-group" aria-labelledby=labelled>
+                            <h2 id=id>{g.label()}</h2>
+                            <ul class="lab-cards">
+                                {entries
+                                    .into_iter()
+                                    .map(|e| {
+                                        view! {
+                                            <li class="lab-card" data-lab=e.slug>
+                                                <a href=format!("#/{}", e.slug)>
+                                                    <span class="picture" inner_html=e.picture></span>
+                                                    <span class="lab-name">{e.label}</span>
+                                                    <span class="question">{e.question}</span>
+                                                </a>
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                        </section>
+                    })
+                })
+                .collect_view()}
             <p class="hint">
-                "Open this page in several tabs: each tab is a replica connected to the relay, "
-                "and the indicator at the top right shows its link."
+                "Open a page in several tabs: each tab is a replica connected to the relay (the "
+                "indicator at the top right shows its link); "
+                <span class="mono">"?room=NAME"</span>
+                " picks a room."
             </p>
         </section>
     }
