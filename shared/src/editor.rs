@@ -74,6 +74,35 @@ pub struct EditPayload {
     pub o: Vec<TextOp>,
 }
 
+impl EditPayload {
+    /// Decodes a payload from its JSON text: the compact form [`EditorSession::flush`]
+    /// writes is read by a strict hand-written reader (one pass, no intermediate values);
+    /// anything else goes to serde, with the same result for valid input and serde's error
+    /// for the rest.
+    pub fn from_json(text: &str) -> Result<EditPayload, serde_json::Error> {
+        EditPayload::read_json(text).map_or_else(|| serde_json::from_str(text), Ok)
+    }
+
+    fn read_json(text: &str) -> Option<EditPayload> {
+        let mut r = crate::json::Reader::new(text);
+        r.lit(r#"{"c":"#)?;
+        let c = VectorClock::read_json(&mut r)?;
+        r.lit(r#","o":["#)?;
+        let mut o = Vec::new();
+        if r.eat(b']').is_none() {
+            loop {
+                o.push(TextOp::read_json(&mut r)?);
+                if r.eat(b',').is_none() {
+                    r.eat(b']')?;
+                    break;
+                }
+            }
+        }
+        r.eat(b'}')?;
+        r.at_end().then_some(EditPayload { c, o })
+    }
+}
+
 /// A compacted editor replica: the document and the vector clock of the messages it holds —
 /// what a tab needs to open a room without replaying the room's log
 /// ([`EditorSession::snapshot`], [`EditorSession::from_snapshot`]). The relay's `snapshot`
@@ -325,8 +354,7 @@ impl EditorSession {
         payload: &Payload,
         now_ms: f64,
     ) -> Result<Vec<Patch>, EditorError> {
-        let payload: EditPayload = payload
-            .decode()
+        let payload = EditPayload::from_json(payload.json())
             .map_err(|e| EditorError::Malformed(e.to_string()))?;
         let clock_seq = payload.c.get(from);
         if clock_seq != seq {

@@ -27,6 +27,7 @@
 pub mod causality;
 pub mod clocks;
 pub mod editor;
+mod json;
 pub mod labs;
 pub mod protocol;
 pub mod replication;

@@ -59,7 +59,6 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
-use serde_json::value::RawValue;
 
 use crate::NodeId;
 
@@ -241,36 +240,47 @@ pub enum ServerFrame {
 
 /// An operation's payload: one JSON value, kept as the JSON text it arrived as.
 ///
-/// The relay is payload-agnostic, so a payload travels as text end to end
-/// ([`serde_json::value::RawValue`]): the relay stores and forwards the bytes the sender wrote
-/// without ever building a JSON tree of them, and the receiving tab decodes its own type
-/// straight from that text ([`Payload::decode`]) — one parse, not three (frame tree, clone,
-/// typed value). Two payloads are equal when their JSON texts are.
+/// The relay is payload-agnostic, so a payload travels as text end to end (written out
+/// verbatim, as serde_json's `RawValue` is): the relay stores and forwards the bytes the
+/// sender wrote without ever building a JSON tree of them, and the receiving tab decodes its
+/// own type straight from that text ([`Payload::decode`]) — one parse, not three (frame tree,
+/// clone, typed value). Two payloads are equal when their JSON texts are.
+///
+/// Invariant: the text is exactly one valid JSON value (every constructor checks it).
 #[derive(Clone)]
-pub struct Payload(Box<RawValue>);
+pub struct Payload(Box<str>);
 
 impl Payload {
     /// The payload of `value`, serialized.
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Payload, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(Payload)
+        serde_json::to_string(value).map(|t| Payload(t.into()))
     }
 
     /// A payload from JSON text; refused unless it is exactly one JSON value.
     pub fn from_json(text: impl Into<String>) -> Result<Payload, serde_json::Error> {
-        RawValue::from_string(text.into()).map(Payload)
+        let text = text.into();
+        let mut r = crate::json::Reader::new(&text);
+        if r.skip_value().is_none() || !r.at_end() {
+            // Not the compact form the fast reader knows: serde_json decides (and explains).
+            serde_json::from_str::<serde::de::IgnoredAny>(&text)?;
+        }
+        Ok(Payload(text.into()))
     }
 
     /// The JSON text.
     pub fn json(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// Decodes the payload as a `T`, straight from its text.
     pub fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(self.0.get())
+        serde_json::from_str(&self.0)
     }
 
     /// The payload as a JSON tree (for tests and tools; the relay and the editor never need it).
+    ///
+    /// # Panics
+    /// On a number serde_json cannot hold in a tree (`1e999` is JSON, but no `f64`).
     pub fn to_value(&self) -> serde_json::Value {
         self.decode().expect("a payload is valid JSON")
     }
@@ -302,17 +312,24 @@ impl fmt::Display for Payload {
     }
 }
 
+/// serde_json's marker for a raw value: a struct of this name with one field of this name
+/// is written out verbatim by serde_json's serializer, and asked of its deserializer as a
+/// newtype struct it hands the raw text to (what `RawValue` itself does).
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// Written verbatim by serde_json (the `RawValue` protocol); other serializers see a struct
+/// holding the text.
 impl Serialize for Payload {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct(RAW_VALUE_TOKEN, 1)?;
+        s.serialize_field(RAW_VALUE_TOKEN, &*self.0)?;
+        s.end()
     }
 }
 
-/// serde_json's marker for a raw value (what `RawValue` asks its deserializer for).
-const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
-
-/// Reads a payload from any deserializer: serde_json hands over the raw text (the fast
-/// path, taken by [`ServerFrame::from_json`] and [`ClientFrame::from_json`]); serde's
+/// Reads a payload from any deserializer: serde_json hands over the raw text (the path of
+/// [`ServerFrame::from_json`] and [`ClientFrame::from_json`] when their own reader gives up); serde's
 /// buffered content (what a derived internally-tagged enum passes on, where a plain
 /// `RawValue` fails) is read as a JSON tree and written back out.
 impl<'de> Deserialize<'de> for Payload {
@@ -378,7 +395,7 @@ struct ServerOpFrame {
     from: NodeId,
     seq: u64,
     index: u64,
-    payload: Box<RawValue>,
+    payload: Payload,
 }
 
 /// An `op` frame from a tab, read field by field.
@@ -388,7 +405,7 @@ struct ClientOpFrame {
     #[serde(rename = "type")]
     _tag: OpTag,
     seq: u64,
-    payload: Box<RawValue>,
+    payload: Payload,
     #[serde(default)]
     from: Option<NodeId>,
 }
@@ -398,15 +415,39 @@ impl ServerFrame {
     /// in one pass with its payload kept as text; any other frame goes through the derived
     /// decoder (which buffers). Same result as `serde_json::from_str`, faster.
     pub fn from_json(text: &str) -> Result<ServerFrame, serde_json::Error> {
+        if let Some(op) = Self::read_op(text) {
+            return Ok(op);
+        }
         match serde_json::from_str::<ServerOpFrame>(text) {
             Ok(op) => Ok(ServerFrame::Op {
                 from: op.from,
                 seq: op.seq,
                 index: op.index,
-                payload: Payload(op.payload),
+                payload: op.payload,
             }),
             Err(_) => serde_json::from_str(text),
         }
+    }
+
+    /// An `op` frame exactly as the relay writes it, read by the strict reader of
+    /// [`crate::json`]: the payload is checked to be one JSON value and kept as text.
+    fn read_op(text: &str) -> Option<ServerFrame> {
+        let mut r = crate::json::Reader::new(text);
+        r.lit(r#"{"type":"op","from":"#)?;
+        let from = r.u32()?;
+        r.lit(r#","seq":"#)?;
+        let seq = r.u64()?;
+        r.lit(r#","index":"#)?;
+        let index = r.u64()?;
+        r.lit(r#","payload":"#)?;
+        let payload = read_payload(&mut r)?;
+        r.eat(b'}')?;
+        r.at_end().then_some(ServerFrame::Op {
+            from,
+            seq,
+            index,
+            payload,
+        })
     }
 }
 
@@ -414,15 +455,42 @@ impl ClientFrame {
     /// Decodes a frame from its JSON text, `op` frames in one pass (see
     /// [`ServerFrame::from_json`]).
     pub fn from_json(text: &str) -> Result<ClientFrame, serde_json::Error> {
+        if let Some(op) = Self::read_op(text) {
+            return Ok(op);
+        }
         match serde_json::from_str::<ClientOpFrame>(text) {
             Ok(op) => Ok(ClientFrame::Op {
                 seq: op.seq,
-                payload: Payload(op.payload),
+                payload: op.payload,
                 from: op.from,
             }),
             Err(_) => serde_json::from_str(text),
         }
     }
+
+    /// An `op` frame as a tab writes it (`{"type":"op","seq":…,"payload":…}`, optionally
+    /// `"from"` last), by the strict reader.
+    fn read_op(text: &str) -> Option<ClientFrame> {
+        let mut r = crate::json::Reader::new(text);
+        r.lit(r#"{"type":"op","seq":"#)?;
+        let seq = r.u64()?;
+        r.lit(r#","payload":"#)?;
+        let payload = read_payload(&mut r)?;
+        let from = if r.lit(r#","from":"#).is_some() {
+            Some(r.u32()?)
+        } else {
+            None
+        };
+        r.eat(b'}')?;
+        r.at_end().then_some(ClientFrame::Op { seq, payload, from })
+    }
+}
+
+/// A payload at the reader's position: one JSON value, taken as text.
+fn read_payload(r: &mut crate::json::Reader<'_>) -> Option<Payload> {
+    let start = r.offset();
+    r.skip_value()?;
+    Some(Payload(r.slice(start, r.offset()).into()))
 }
 
 /// Why a client frame was refused.

@@ -320,6 +320,33 @@ impl FromIterator<(NodeId, u64)> for VectorClock {
     }
 }
 
+impl VectorClock {
+    /// Reads the wire form written by this type's `Serialize` (`{"1":3,"4":1}`: ascending
+    /// nodes, no zeros) on the fast path of [`crate::json`]; `None` for anything else.
+    pub(crate) fn read_json(r: &mut crate::json::Reader<'_>) -> Option<VectorClock> {
+        r.eat(b'{')?;
+        let mut entries: Vec<(NodeId, u64)> = Vec::new();
+        if r.eat(b'}').is_none() {
+            loop {
+                r.eat(b'"')?;
+                let node = r.u32()?;
+                r.eat(b'"')?;
+                r.eat(b':')?;
+                let count = r.u64()?;
+                if count == 0 || entries.last().is_some_and(|&(n, _)| n >= node) {
+                    return None;
+                }
+                entries.push((node, count));
+                if r.eat(b',').is_none() {
+                    r.eat(b'}')?;
+                    break;
+                }
+            }
+        }
+        Some(VectorClock { entries })
+    }
+}
+
 impl From<BTreeMap<NodeId, u64>> for VectorClock {
     fn from(map: BTreeMap<NodeId, u64>) -> Self {
         map.into_iter().collect()

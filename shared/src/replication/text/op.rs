@@ -246,6 +246,59 @@ impl<'de> Deserialize<'de> for ReadOrigin {
     }
 }
 
+impl TextOp {
+    /// Reads the wire form (see [`TextOp`]) on the fast path of [`crate::json`]: the same op
+    /// the serde decoder returns, or `None` (then the caller asks serde, which also explains
+    /// what is wrong).
+    pub(crate) fn read_json(r: &mut crate::json::Reader<'_>) -> Option<TextOp> {
+        fn origin(r: &mut crate::json::Reader<'_>, own: NodeId) -> Option<Option<CharId>> {
+            match r.peek()? {
+                b'n' => r.lit("null").map(|()| None),
+                b'[' => {
+                    r.eat(b'[')?;
+                    let replica = r.u32()?;
+                    r.eat(b',')?;
+                    let seq = r.u32()?;
+                    r.eat(b']')?;
+                    Some(Some(CharId { replica, seq }))
+                }
+                _ => r.u32().map(|seq| Some(CharId { replica: own, seq })),
+            }
+        }
+        r.eat(b'[')?;
+        let replica = r.u32()?;
+        r.eat(b',')?;
+        let seq = r.u32()?;
+        r.eat(b',')?;
+        let id = CharId { replica, seq };
+        let op = if r.peek()? == b'"' {
+            let text = r.str()?.into_owned();
+            r.eat(b',')?;
+            let origin_left = origin(r, replica)?;
+            r.eat(b',')?;
+            let origin_right = origin(r, replica)?;
+            let n = char_len(&text) as u64;
+            if n == 0 || u64::from(seq) + n > u64::from(u32::MAX) {
+                return None;
+            }
+            TextOp::Insert {
+                id,
+                origin_left,
+                origin_right,
+                text,
+            }
+        } else {
+            let len = r.u32()?;
+            if len == 0 || u64::from(seq) + u64::from(len) > u64::from(u32::MAX) {
+                return None;
+            }
+            TextOp::Delete { target: id, len }
+        };
+        r.eat(b']')?;
+        Some(op)
+    }
+}
+
 /// Reads the array form directly, deciding insert or delete by the type of the third element
 /// (a hand-written visitor: `#[serde(untagged)]` would buffer every op and try each variant,
 /// which made decoding cost four times the apply).
