@@ -304,6 +304,9 @@ impl<T> HoldBackQueue<T> {
     /// Delivers held messages unblocked by the deliveries already in `delivered`, appending
     /// them; each newly delivered message may unblock more.
     fn release(&mut self, delivered: &mut Vec<CausalMessage<T>>, now_ms: f64) {
+        if self.held.is_empty() {
+            return; // nothing waits (the common case): no index to consult
+        }
         let mut woken: VecDeque<Dependency> = delivered
             .iter()
             .map(|m| Dependency {

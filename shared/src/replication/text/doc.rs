@@ -11,7 +11,7 @@ use super::TextError;
 use crate::NodeId;
 
 /// Most spans a leaf holds before it splits in two.
-const LEAF_CAP: usize = 64;
+const LEAF_CAP: usize = 48;
 
 /// An empty slot in [`TextDoc::order`]: room for a split leaf's new half without renumbering
 /// every leaf after it.
@@ -955,12 +955,26 @@ impl TextDoc {
             return (self.len_chars() as u32, self.len_utf16() as u32);
         }
         let [mut chars, mut units] = self.weights.prefix(p.oi as usize);
-        let spans = &self.leaf_at(p.oi).spans;
-        for span in &spans[..p.si as usize] {
-            chars += span.visible();
-            units += span.visible16();
+        let leaf = self.leaf_at(p.oi);
+        let spans = &leaf.spans;
+        let si = p.si as usize;
+        // Sum the spans before `p`, or subtract those from `p` on from the leaf's total:
+        // whichever side of the leaf is shorter.
+        if si <= spans.len() / 2 {
+            for span in &spans[..si] {
+                chars += span.visible();
+                units += span.visible16();
+            }
+        } else {
+            let (mut c, mut u) = (leaf.chars, leaf.units);
+            for span in &spans[si..] {
+                c -= span.visible();
+                u -= span.visible16();
+            }
+            chars += c;
+            units += u;
         }
-        let span = &spans[p.si as usize];
+        let span = &spans[si];
         if !span.deleted && p.off > 0 {
             chars += p.off;
             units += self.units_of(span.id.agent, span.id.seq, p.off);
