@@ -13,6 +13,8 @@
 //!   vectors.
 //! - [`sync`] — clock synchronisation: Cristian, Berkeley, NTP (filter, combine, poll),
 //!   Marzullo, fault-tolerant average.
+//! - [`check`] — history checkers: linearizability (Wing–Gong search, minimal
+//!   counterexamples).
 //! - [`sim`] — a deterministic discrete-event simulator (virtual time, seeded RNG, event queue,
 //!   network model with per-link latency, loss and partitions) that the labs run on.
 //! - [`trace`] — the trace model every lab records into; ShiViz logs, Mermaid and SVG diagrams.
@@ -25,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod causality;
+pub mod check;
 pub mod clocks;
 pub mod editor;
 mod json;

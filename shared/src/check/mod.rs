@@ -1,0 +1,10 @@
+//! History checkers: each judges a recorded history against the guarantee a protocol claims,
+//! and names what breaks it. Labs use them to say whether a run confirms its textbook claim,
+//! and tests use the same code to assert it — so a lab's verdict and a test's assertion cannot
+//! disagree.
+//!
+//! - [`linearizability`] — linearizability of a concurrent history against a sequential
+//!   specification (Wing–Gong / Lowe search with memoisation), and the register histories the
+//!   Raft lab records, with a minimal counterexample in words.
+
+pub mod linearizability;
