@@ -17,7 +17,7 @@ pub mod services;
 
 use std::{io, path::PathBuf, sync::Arc, time::Duration};
 
-use axum::{routing::get, Router};
+use axum::{routing::get, serve::ListenerExt, Router};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::services::{ServeDir, ServeFile};
@@ -149,12 +149,24 @@ pub async fn run(
     });
     let app = router(&config, state.clone());
     let sd = shutdown.clone();
+    // No Nagle: a relay forwards small frames one by one, and Nagle would hold each one
+    // behind the peer's delayed ACK (tens of ms a hop).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move { sd.fired().await })
         .await;
     // Close the database before returning, so a restart on the same directory can open it.
     shutdown.trigger();
-    state.relay.closed().await;
+    let panicked = state.relay.closed().await;
     served?;
+    if panicked > 0 {
+        return Err(
+            format!("{panicked} relay task(s) panicked during the run (see the log)").into(),
+        );
+    }
     Ok(())
 }

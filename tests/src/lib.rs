@@ -172,10 +172,52 @@ impl TestServer {
         format!("ws://{}{}", self.addr, path)
     }
 
-    /// Fire the shutdown signal and wait until the server has stopped.
+    /// Fire the shutdown signal and wait until the server has stopped. Fails the test if it
+    /// does not stop within [`STOP_WAIT`], or if it (or any of the relay's tasks) panicked.
     pub async fn stop(self) {
         self.shutdown.trigger();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        stopped(self.task, STOP_WAIT).await;
+    }
+}
+
+/// How long [`TestServer::stop`] waits for the server to stop.
+pub const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// Wait for a server task after its shutdown fired: panics if it is still running after
+/// `limit` (a hang on shutdown), re-raises its panic if it panicked (the server's own, or its
+/// report that relay tasks panicked), and returns if it stopped cleanly.
+pub async fn stopped(task: tokio::task::JoinHandle<()>, limit: Duration) {
+    match tokio::time::timeout(limit, task).await {
+        Err(_) => panic!("the server did not stop within {limit:?} of its shutdown signal"),
+        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Ok(Err(e)) => panic!("the server task ended abnormally: {e}"),
+        Ok(Ok(())) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    #[should_panic(expected = "did not stop within")]
+    async fn a_server_that_hangs_on_shutdown_fails_the_test() {
+        stopped(tokio::spawn(std::future::pending()), STOP_WAIT).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "the server's own panic")]
+    async fn a_server_that_panicked_fails_the_test() {
+        stopped(
+            tokio::spawn(async { panic!("the server's own panic") }),
+            STOP_WAIT,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_clean_stop_passes() {
+        stopped(tokio::spawn(async {}), STOP_WAIT).await;
     }
 }
 

@@ -8,7 +8,7 @@ use chronoscope::{
     NodeId,
 };
 use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::{connect_async, tungstenite::Message};
+use tokio_tungstenite::{connect_async_with_config, tungstenite::Message};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -41,7 +41,10 @@ pub struct Client {
 impl Client {
     /// Connect to `url` (`ws://host:port/ws/room`).
     pub async fn connect(url: &str) -> Client {
-        let (ws, _) = connect_async(url).await.expect("websocket connects");
+        // No Nagle, as a browser's WebSocket: each frame leaves at once.
+        let (ws, _) = connect_async_with_config(url, None, true)
+            .await
+            .expect("websocket connects");
         Client { ws }
     }
 

@@ -1,14 +1,22 @@
 //! Rooms of the relay over real WebSockets: delay matrix, cut links, presence, resume,
 //! forged senders, bad input, durability across a restart, clock probes with path delays.
+//!
+//! Every test about time runs the real server and its real clients on tokio's paused clock
+//! (`start_paused`): time moves only when every task waits on a timer, so a 300 ms link
+//! delivers at exactly 300 ms however loaded the machine is, and the assertions are exact.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use chronoscope::protocol::{ClientFrame, Link, ServerFrame, MAX_FRAME_BYTES};
 use chronoscope_e2e::{
     ws::{Client, Welcome},
     Scratch, TestServer,
 };
+use futures_util::StreamExt;
 use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
 
 /// A server on a throwaway front end and data directory (both kept by the returned guards).
 async fn server() -> (TestServer, Scratch, Scratch) {
@@ -23,7 +31,7 @@ async fn join(s: &TestServer, room: &str, name: &str) -> (Client, Welcome) {
     Client::join(&s.ws_url(&format!("/ws/{room}")), name, None).await
 }
 
-/// Read frames for `wait` and fail if any of them is an op.
+/// Read frames for `wait` (on the test's clock) and fail if any of them is an op.
 async fn no_op_within(c: &mut Client, wait: Duration) {
     let end = Instant::now() + wait;
     while let Some(left) = end.checked_duration_since(Instant::now()) {
@@ -35,8 +43,8 @@ async fn no_op_within(c: &mut Client, wait: Duration) {
     }
 }
 
-#[tokio::test]
-async fn a_300_ms_link_delivers_no_earlier_than_300_ms_and_slows_no_other_link() {
+#[tokio::test(start_paused = true)]
+async fn a_300_ms_link_delivers_at_300_ms_and_slows_no_other_link() {
     let (s, _d, _data) = server().await;
     let (mut a, wa) = join(&s, "delay", "a").await;
     let (mut b, wb) = join(&s, "delay", "b").await;
@@ -55,29 +63,26 @@ async fn a_300_ms_link_delivers_no_earlier_than_300_ms_and_slows_no_other_link()
     );
     let sent = Instant::now();
     a.op(1, json!("hello")).await;
-    // The undelayed link a → c delivers while a → b still holds the op.
+    // The undelayed link a → c delivers at once, while a → b still holds the op.
     let (from, seq, payload) = c.next_op().await;
     assert_eq!((from, seq, payload), (wa.replica, 1, json!("hello")));
-    let to_c = sent.elapsed();
+    assert_eq!(sent.elapsed().as_millis(), 0, "a → c has no delay");
     let (from, seq, _) = b.next_op().await;
-    let to_b = sent.elapsed();
     assert_eq!((from, seq), (wa.replica, 1));
-    assert!(to_c < to_b, "c after {to_c:?}, b after {to_b:?}");
-    assert!(
-        to_b >= Duration::from_millis(300),
-        "delivered after {to_b:?}"
-    );
-    assert!(
-        to_b < Duration::from_millis(2300),
-        "delivered after {to_b:?}"
+    assert_eq!(
+        sent.elapsed().as_millis(),
+        300,
+        "a → b delivers at its delay"
     );
     // The reverse link b → a has no delay.
+    let sent = Instant::now();
     b.op(1, json!("back")).await;
     assert_eq!(a.next_op().await.0, wb.replica);
+    assert_eq!(sent.elapsed().as_millis(), 0, "b → a has no delay");
     s.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_cut_link_holds_its_ops_and_delivers_them_in_order_when_healed() {
     let (s, _d, _data) = server().await;
     let (mut a, wa) = join(&s, "cut", "a").await;
@@ -90,28 +95,37 @@ async fn a_cut_link_holds_its_ops_and_delivers_them_in_order_when_healed() {
     for seq in 1..=5 {
         a.ack(seq).await;
     }
-    no_op_within(&mut b, Duration::from_millis(400)).await;
-    // Any tab may heal it.
+    // Held for as long as the link stays cut (here 10 s, well inside the keepalive).
+    no_op_within(&mut b, Duration::from_secs(10)).await;
+    // Any tab may heal it; the held ops arrive at once, in order.
+    let healed = Instant::now();
     b.set_link(wa.replica, wb.replica, 0, 0, false).await;
     for seq in 1..=5 {
         assert_eq!(b.next_op().await, (wa.replica, seq, json!({ "n": seq })));
     }
+    assert_eq!(healed.elapsed().as_millis(), 0);
     s.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn jitter_never_reorders_a_link() {
     let (s, _d, _data) = server().await;
     let (mut a, wa) = join(&s, "jitter", "a").await;
     let (mut b, wb) = join(&s, "jitter", "b").await;
     a.set_link(wa.replica, wb.replica, 10, 150, false).await;
     b.matrix().await;
+    let sent = Instant::now();
     for seq in 1..=30 {
         a.op(seq, json!(seq)).await;
     }
     for seq in 1..=30 {
         assert_eq!(b.next_op().await.1, seq);
     }
+    let took = sent.elapsed();
+    assert!(
+        (10..=160).contains(&took.as_millis()),
+        "the last op is due within delay + jitter, took {took:?}"
+    );
     s.stop().await;
 }
 
@@ -182,7 +196,7 @@ async fn presence_announces_joins_and_leaves() {
     s.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_silent_connection_is_pinged_then_dropped_while_an_answering_one_stays() {
     let dist = Scratch::new("dist");
     std::fs::write(dist.0.join("index.html"), "<!doctype html><title>t</title>").unwrap();
@@ -195,29 +209,39 @@ async fn a_silent_connection_is_pinged_then_dropped_while_an_answering_one_stays
     // never answers the relay's ping.
     let (silent, ws) = Client::join(&url, "asleep", None).await;
     let started = Instant::now();
-    // `alive` keeps reading (tungstenite answers pings as it reads) and sees the other leave.
+    // `alive` keeps reading (tungstenite answers pings as it reads) and sees the other leave:
+    // exactly one period of silence earns the ping, as long again without an answer the close.
     assert_eq!(
         alive.until(|f| matches!(f, ServerFrame::Left { .. })).await,
         ServerFrame::Left {
             replica: ws.replica
         }
     );
-    let waited = started.elapsed();
-    assert!(
-        waited >= keepalive * 2 - Duration::from_millis(50),
-        "dropped after {waited:?}, before ping + grace ({:?})",
-        keepalive * 2
-    );
+    assert_eq!(started.elapsed().as_millis(), (keepalive * 2).as_millis());
     // Quiet for several keepalive periods, answering pings all along: still in the room.
     assert!(alive.next_within(keepalive * 5).await.is_none());
     alive.op(1, json!("still here")).await;
     let (_, duplicate) = alive.ack(1).await;
     assert!(!duplicate);
-    drop(silent);
+    // What the sleeping tab finds when it wakes: a ping, then the end of the connection.
+    let mut socket = silent.into_inner();
+    let mut pinged = false;
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Ping(_))) => pinged = true,
+            Some(Ok(Message::Text(_))) => assert!(!pinged, "no frames after the ping"),
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+            Some(Ok(other)) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        pinged,
+        "the silent connection was pinged before it was dropped"
+    );
     s.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn resume_gives_a_tab_its_replica_id_back_but_never_another_tabs() {
     let (s, _d, _data) = server().await;
     let url = s.ws_url("/ws/resume");

@@ -23,6 +23,13 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use super::{
+    keepalive::{Expired, Keepalive},
+    room::{self, encode, Outbox, RoomCmd},
+    store::Store,
+    tasks::Tasks,
+};
+use crate::{AppState, Shutdown};
 use axum::{
     extract::{
         ws::{Message, WebSocket, WebSocketUpgrade},
@@ -40,17 +47,13 @@ use chronoscope::{
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::task::TaskTracker;
-
-use super::{
-    room::{self, encode, Outbox, RoomCmd},
-    store::Store,
-};
-use crate::{AppState, Shutdown};
 
 /// Frames up to this size are read (and refused with an error frame if over
 /// [`MAX_FRAME_BYTES`]); larger ones close the connection.
 pub const HARD_FRAME_LIMIT: usize = 16 * MAX_FRAME_BYTES;
+
+/// How long the writer may spend sending the close frame at shutdown.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// All rooms of the relay.
 #[derive(Debug)]
@@ -61,9 +64,9 @@ pub struct Relay {
     store: Arc<Store>,
     /// Room actors stop when this fires.
     shutdown: Shutdown,
-    /// Tracks the room actors and connections, so the server can wait for them (and so for
-    /// the database) to close.
-    tracker: TaskTracker,
+    /// Tracks the room actors, pipes and connections, so the server can wait for them (and
+    /// so for the database) to close, and learns of any that panicked.
+    tasks: Tasks,
     /// Numbers connections, so a late leave never removes a newer connection of a replica.
     next_conn: AtomicU64,
 }
@@ -81,16 +84,16 @@ impl Relay {
             rooms: Mutex::new(HashMap::new()),
             store,
             shutdown,
-            tracker: TaskTracker::new(),
+            tasks: Tasks::default(),
             next_conn: AtomicU64::new(1),
         }
     }
 
     /// Wait until every room actor and connection has stopped (call after the shutdown
-    /// fired); then nothing holds the store any more.
-    pub async fn closed(&self) {
-        self.tracker.close();
-        self.tracker.wait().await;
+    /// fired); then nothing holds the store any more. Returns how many of the relay's tasks
+    /// panicked during the run (each was logged).
+    pub async fn closed(&self) -> usize {
+        self.tasks.closed().await
     }
 
     fn room(&self, name: &str) -> mpsc::UnboundedSender<RoomCmd> {
@@ -102,7 +105,7 @@ impl Relay {
             name.to_owned(),
             self.store.clone(),
             self.shutdown.clone(),
-            &self.tracker,
+            &self.tasks,
         );
         rooms.insert(name.to_owned(), tx.clone());
         tx
@@ -132,12 +135,18 @@ pub async fn ws_handler(
     }
     ws.max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
-        .on_upgrade(move |socket| async move {
+        .on_upgrade(move |socket| {
             // Counted until the connection (and its hold on the store) is gone, so that
             // `Relay::closed` means the database is closed.
-            let counted = state.relay.tracker.token();
-            connection(socket, room, state).await;
-            drop(counted);
+            let counted = state.relay.tasks.token();
+            let tasks = state.relay.tasks.clone();
+            let guarded = tasks.guard("connection", async move {
+                connection(socket, room, state).await;
+            });
+            async move {
+                guarded.await;
+                drop(counted);
+            }
         })
 }
 
@@ -166,7 +175,8 @@ async fn connection(socket: WebSocket, room: String, state: Arc<AppState>) {
         loop {
             tokio::select! {
                 _ = shutdown.fired() => {
-                    let _ = sink.send(Message::Close(None)).await;
+                    // A peer that stopped reading must not hold the shutdown up.
+                    let _ = tokio::time::timeout(CLOSE_WAIT, sink.send(Message::Close(None))).await;
                     break;
                 }
                 Some(()) = pings.recv() => {
@@ -185,26 +195,23 @@ async fn connection(socket: WebSocket, room: String, state: Arc<AppState>) {
     });
     tracing::debug!(%room, conn, "socket opened");
     let mut me: Option<Joined> = None;
-    // Keepalive: silent for `keepalive` → ping; silent for as long again → dead.
-    let mut heard = tokio::time::Instant::now();
-    let mut pinged = false;
+    let mut keepalive = Keepalive::new(state.keepalive, tokio::time::Instant::now());
     loop {
-        let quiet_until = heard + state.keepalive * if pinged { 2 } else { 1 };
         let msg = tokio::select! {
             _ = state.shutdown.fired() => break,
-            _ = tokio::time::sleep_until(quiet_until) => {
-                if pinged {
+            _ = tokio::time::sleep_until(keepalive.deadline()) => match keepalive.expired() {
+                Expired::Ping => {
+                    let _ = ping.try_send(());
+                    continue;
+                }
+                Expired::Dead => {
                     tracing::info!(%room, conn, "no answer to a keepalive ping: closing");
                     break;
                 }
-                let _ = ping.try_send(());
-                pinged = true;
-                continue;
-            }
+            },
             msg = stream.next() => msg,
         };
-        heard = tokio::time::Instant::now();
-        pinged = false;
+        keepalive.heard(tokio::time::Instant::now());
         let msg = match msg {
             Some(Ok(msg)) => msg,
             Some(Err(e)) => {

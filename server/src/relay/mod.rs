@@ -3,7 +3,9 @@
 //! delivery pipe per directed link), and [`store`] is the durable op log (redb).
 
 pub mod connection;
+mod keepalive;
 mod room;
 pub mod store;
+mod tasks;
 
 pub use connection::{ws_handler, ws_not_found, Relay};

@@ -34,7 +34,10 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::store::{Store, StoredOp};
+use super::{
+    store::{Store, StoredOp},
+    tasks::Tasks,
+};
 use crate::Shutdown;
 
 /// Frames on their way to one connection, already serialized.
@@ -148,6 +151,8 @@ struct Room {
     waiting: HashMap<NodeId, Vec<PendingJoin>>,
     /// The room's own queue, for its timers (weak: it must not keep the room alive).
     me: mpsc::WeakUnboundedSender<RoomCmd>,
+    /// Where the room's pipes and timers are spawned (tracked, panics counted).
+    tasks: Tasks,
     rng: SmallRng,
 }
 
@@ -157,10 +162,13 @@ pub(crate) fn spawn(
     name: String,
     store: Arc<Store>,
     shutdown: Shutdown,
-    tracker: &tokio_util::task::TaskTracker,
+    tasks: &Tasks,
 ) -> mpsc::UnboundedSender<RoomCmd> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tracker.spawn(run(name, store, rx, tx.downgrade(), shutdown));
+    tasks.spawn(
+        "room",
+        run(name, store, rx, tx.downgrade(), shutdown, tasks.clone()),
+    );
     tx
 }
 
@@ -170,6 +178,7 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<RoomCmd>,
     me: mpsc::WeakUnboundedSender<RoomCmd>,
     shutdown: Shutdown,
+    tasks: Tasks,
 ) {
     let loaded = {
         let (store, name) = (store.clone(), name.clone());
@@ -206,6 +215,7 @@ async fn run(
         pipes: HashMap::new(),
         waiting: HashMap::new(),
         me,
+        tasks,
         rng: SmallRng::from_entropy(),
     };
     for (index, op) in record.ops.into_iter().enumerate() {
@@ -518,7 +528,10 @@ impl Room {
         let config = self.link(from, to).subscribe();
         let member = &self.members[&to];
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(pipe(rx, config, member.out.clone(), member.gone.clone()));
+        self.tasks.spawn(
+            "pipe",
+            pipe(rx, config, member.out.clone(), member.gone.clone()),
+        );
         self.pipes.insert((from, to), tx.clone());
         tx
     }
