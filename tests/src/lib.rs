@@ -195,32 +195,6 @@ pub async fn stopped(task: tokio::task::JoinHandle<()>, limit: Duration) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    #[should_panic(expected = "did not stop within")]
-    async fn a_server_that_hangs_on_shutdown_fails_the_test() {
-        stopped(tokio::spawn(std::future::pending()), STOP_WAIT).await;
-    }
-
-    #[tokio::test]
-    #[should_panic(expected = "the server's own panic")]
-    async fn a_server_that_panicked_fails_the_test() {
-        stopped(
-            tokio::spawn(async { panic!("the server's own panic") }),
-            STOP_WAIT,
-        )
-        .await;
-    }
-
-    #[tokio::test]
-    async fn a_clean_stop_passes() {
-        stopped(tokio::spawn(async {}), STOP_WAIT).await;
-    }
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -434,5 +408,31 @@ impl Tab {
     /// Close the session (and its Chromium).
     pub async fn close(self) {
         let _ = self.client.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    #[should_panic(expected = "did not stop within")]
+    async fn a_server_that_hangs_on_shutdown_fails_the_test() {
+        stopped(tokio::spawn(std::future::pending()), STOP_WAIT).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "the server's own panic")]
+    async fn a_server_that_panicked_fails_the_test() {
+        stopped(
+            tokio::spawn(async { panic!("the server's own panic") }),
+            STOP_WAIT,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_clean_stop_passes() {
+        stopped(tokio::spawn(async {}), STOP_WAIT).await;
     }
 }

@@ -1,6 +1,8 @@
 //! The WebSocket relay at `/ws/{room}`: [`connection`] turns a socket into commands for its
-//! room, `room` is one actor per room (members, the delay matrix, the op log's index, one
-//! delivery pipe per directed link), and [`store`] is the durable op log (redb).
+//! room; `room` is one actor per room, driving a pure state machine (`room::state`: replicas
+//! and resume tokens, presence, the delay matrix, the log index) with IO — the store, the
+//! sockets, one delivery pipe per directed link (`room::pipe`); [`store`] is the durable op
+//! log (redb).
 
 pub mod connection;
 mod keepalive;

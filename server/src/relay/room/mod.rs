@@ -9,18 +9,17 @@
 //! Durability: ops waiting in the actor's queue are committed together in one redb write
 //! transaction (group commit); an op is acknowledged, and forwarded, only after that commit.
 //!
-//! Delivery: each directed link `from → to` with a connected recipient has a *pipe* — a task
-//! with a FIFO queue that releases each op at `received + delay + jitter`, but never before the
-//! op ahead of it (so jitter adds delay without reordering the link, as over TCP). A cut link
-//! holds its queue; on heal, everything overdue is released at once, in order. Pipes read the
-//! link's settings live from a `watch` channel, so moving a slider affects ops already queued.
-//! One pipe per link means a slow link never slows another.
+//! Delivery: each directed link `from → to` with a connected recipient has a [`pipe`] that
+//! releases its ops at their due times, in order.
+//!
+//! The rules — who is present, which ids and tokens were issued, where a resume waits, the
+//! delay matrix, where an op goes in the log — live in the pure [`state::RoomState`]; this
+//! actor owns it and does the IO it decides on (the store, the sockets, the pipes, the timers).
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Arc,
-    time::Duration,
-};
+mod pipe;
+pub(crate) mod state;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use axum::extract::ws::Utf8Bytes;
 use chronoscope::{
@@ -34,6 +33,10 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
+use self::{
+    pipe::{pipe, InFlight},
+    state::{Hello, RoomState},
+};
 use super::{
     store::{Store, StoredOp},
     tasks::Tasks,
@@ -117,41 +120,28 @@ struct PendingJoin {
     reply: oneshot::Sender<Result<NodeId, String>>,
 }
 
-/// A joined tab.
-struct MemberState {
-    member: Member,
-    conn: u64,
+/// How the actor reaches a present tab.
+struct Conn {
+    /// Its outbox.
     out: Outbox,
     /// Cancelled when the tab leaves: its incoming pipes stop.
     gone: CancellationToken,
 }
 
-/// An op travelling on a link.
-struct InFlight {
-    at: Instant,
-    /// Where in `[0, 1)` of the link's jitter this op falls.
-    jitter: f64,
-    text: Utf8Bytes,
-}
-
 struct Room {
     name: String,
     store: Arc<Store>,
+    /// Replicas, presence, waiting resumes, the delay matrix and the log index.
+    state: RoomState<Conn, PendingJoin>,
     /// The log, each op serialized once as its `ServerFrame::Op` frame.
     log: Vec<Utf8Bytes>,
-    /// `(sender, seq) → index`: re-sent ops are recognised, not stored twice.
-    ids: HashMap<(NodeId, u64), u64>,
-    /// Every replica id issued in this room, with its resume token.
-    tokens: HashMap<NodeId, String>,
-    members: BTreeMap<NodeId, MemberState>,
-    /// The delay matrix; every link a pipe or a tab has touched has a sender here.
+    /// The live settings of each link that has a pipe (its pipe watches them).
     links: HashMap<(NodeId, NodeId), watch::Sender<Link>>,
+    /// Each link's pipe, while its recipient is present.
     pipes: HashMap<(NodeId, NodeId), mpsc::UnboundedSender<InFlight>>,
-    /// Resumes waiting for their replica's current connection to leave.
-    waiting: HashMap<NodeId, Vec<PendingJoin>>,
     /// The room's own queue, for its timers (weak: it must not keep the room alive).
     me: mpsc::WeakUnboundedSender<RoomCmd>,
-    /// Where the room's pipes and timers are spawned (tracked, panics counted).
+    /// Where the room's pipes are spawned (tracked, panics counted).
     tasks: Tasks,
     rng: SmallRng,
 }
@@ -206,20 +196,17 @@ async fn run(
     };
     let mut room = Room {
         log: Vec::with_capacity(record.ops.len()),
-        ids: HashMap::with_capacity(record.ops.len()),
-        tokens: record.replicas,
+        state: RoomState::new(record.replicas),
         name,
         store,
-        members: BTreeMap::new(),
         links: HashMap::new(),
         pipes: HashMap::new(),
-        waiting: HashMap::new(),
         me,
         tasks,
         rng: SmallRng::from_entropy(),
     };
-    for (index, op) in record.ops.into_iter().enumerate() {
-        room.push_log(index as u64, op);
+    for op in record.ops {
+        room.push_log(op);
     }
     tracing::info!(room = %room.name, ops = room.log.len(), "room loaded");
     loop {
@@ -262,15 +249,17 @@ async fn run(
 }
 
 impl Room {
-    fn push_log(&mut self, index: u64, op: StoredOp) {
+    /// Append a stored op to the log (and its index); returns its index.
+    fn push_log(&mut self, op: StoredOp) -> u64 {
+        let index = self.state.logged(op.from, op.seq);
         debug_assert_eq!(index, self.log.len() as u64);
-        self.ids.insert((op.from, op.seq), index);
         self.log.push(encode(&ServerFrame::Op {
             from: op.from,
             seq: op.seq,
             index,
             payload: op.payload,
         }));
+        index
     }
 
     async fn handle(&mut self, cmd: RoomCmd) {
@@ -290,17 +279,10 @@ impl Room {
                     out,
                     reply,
                 };
-                // A token names its own replica only: tokens are secret, 128 random bits.
-                let asked = resume.and_then(|token| {
-                    self.tokens
-                        .iter()
-                        .find(|(_, t)| **t == token)
-                        .map(|(r, _)| *r)
-                });
-                match asked {
-                    Some(r) if self.members.contains_key(&r) => {
+                match self.state.hello(resume.as_deref()) {
+                    Hello::Wait(r) => {
                         // Never two connections on one replica: wait for the holder to go.
-                        self.waiting.entry(r).or_default().push(pending);
+                        self.state.wait(r, conn, pending);
                         let me = self.me.clone();
                         tokio::spawn(async move {
                             tokio::time::sleep(RESUME_GRACE).await;
@@ -309,32 +291,37 @@ impl Room {
                             }
                         });
                     }
-                    resumed => self.admit(pending, resumed).await,
+                    Hello::Resume(r) => self.admit(pending, Some(r)).await,
+                    Hello::Fresh => self.admit(pending, None).await,
                 }
             }
             RoomCmd::Leave { replica, conn } => {
-                if self.leave(replica, conn) {
-                    let next = self.waiting.get_mut(&replica).filter(|q| !q.is_empty());
-                    if let Some(pending) = next.map(|q| q.remove(0)) {
+                if let Some((gone, next)) = self.state.leave(replica, conn) {
+                    gone.io.gone.cancel();
+                    self.pipes.retain(|(_, to), _| *to != replica);
+                    self.links.retain(|(_, to), _| *to != replica);
+                    tracing::info!(room = %self.name, replica, "tab left");
+                    self.broadcast(&ServerFrame::Left { replica });
+                    if let Some(pending) = next {
                         self.admit(pending, Some(replica)).await;
                     }
                 }
             }
             RoomCmd::ResumeExpired { replica, conn } => {
-                let queue = self.waiting.get_mut(&replica);
-                let pos = queue
-                    .as_ref()
-                    .and_then(|q| q.iter().position(|p| p.conn == conn));
-                if let (Some(q), Some(pos)) = (queue, pos) {
-                    let pending = q.remove(pos);
+                if let Some(pending) = self.state.expire(replica, conn) {
                     tracing::info!(room = %self.name, replica, "resume refused: replica still connected");
                     self.admit(pending, None).await;
                 }
             }
             RoomCmd::SetLink { by, link } => {
                 tracing::info!(room = %self.name, by, ?link, "link changed");
-                self.link(link.from, link.to).send_replace(link);
-                self.broadcast_matrix();
+                self.state.set_link(link);
+                if let Some(live) = self.links.get(&(link.from, link.to)) {
+                    live.send_replace(link);
+                }
+                self.broadcast(&ServerFrame::Matrix {
+                    links: self.state.matrix(),
+                });
             }
             RoomCmd::Op {
                 from,
@@ -366,11 +353,10 @@ impl Room {
         conn: u64,
         out: Outbox,
     ) -> Result<NodeId, String> {
-        debug_assert!(resumed.is_none_or(|r| !self.members.contains_key(&r)));
-        let (replica, token) = match resumed {
-            Some(r) => (r, self.tokens[&r].clone()),
+        let replica = match resumed {
+            Some(r) => r,
             None => {
-                let r = self.tokens.keys().max().map_or(1, |m| m + 1);
+                let r = self.state.next_replica();
                 let token = format!("{:032x}", rand::thread_rng().gen::<u128>());
                 let (store, room, t) = (self.store.clone(), self.name.clone(), token.clone());
                 match tokio::task::spawn_blocking(move || store.add_replica(&room, r, &t)).await {
@@ -381,10 +367,15 @@ impl Room {
                     }
                     Err(_) => return Err("cannot register a replica".to_owned()),
                 }
-                self.tokens.insert(r, token.clone());
-                (r, token)
+                self.state.issued(r, token);
+                r
             }
         };
+        let token = self
+            .state
+            .token(replica)
+            .expect("a joining replica was issued")
+            .to_owned();
         let member = Member {
             replica,
             name,
@@ -403,20 +394,16 @@ impl Room {
         self.broadcast(&ServerFrame::Joined {
             member: member.clone(),
         });
-        self.members.insert(
-            replica,
-            MemberState {
-                member,
-                conn,
-                out: out.clone(),
-                gone: CancellationToken::new(),
-            },
-        );
+        let io = Conn {
+            out: out.clone(),
+            gone: CancellationToken::new(),
+        };
+        self.state.join(member, conn, io);
         send(&ServerFrame::Presence {
-            members: self.members.values().map(|m| m.member.clone()).collect(),
+            members: self.state.presence(),
         });
         send(&ServerFrame::Matrix {
-            links: self.matrix(),
+            links: self.state.matrix(),
         });
         for op in &self.log {
             let _ = out.send(op.clone());
@@ -427,37 +414,18 @@ impl Room {
         Ok(replica)
     }
 
-    /// Remove the member if `conn` is its current connection; returns whether it was.
-    fn leave(&mut self, replica: NodeId, conn: u64) -> bool {
-        if self.members.get(&replica).is_none_or(|m| m.conn != conn) {
-            return false;
-        }
-        let gone = self.members.remove(&replica).expect("checked above");
-        gone.gone.cancel();
-        self.pipes.retain(|(_, to), _| *to != replica);
-        tracing::info!(room = %self.name, replica, "tab left");
-        self.broadcast(&ServerFrame::Left { replica });
-        true
-    }
-
     /// Commit a batch of ops in one transaction, then acknowledge and forward them.
     async fn commit(&mut self, batch: Vec<(NodeId, u64, Payload, Instant)>) {
-        let first = self.log.len() as u64;
+        let ids: Vec<(NodeId, u64)> = batch.iter().map(|(f, s, _, _)| (*f, *s)).collect();
+        let placed = self.state.place(&ids);
+        let first = self.state.log_len();
         let mut fresh: Vec<StoredOp> = Vec::new();
         let mut at = Vec::new();
-        // (sender, seq, index, duplicate)
-        let mut acks: Vec<(NodeId, u64, u64, bool)> = Vec::new();
-        let mut in_batch: HashMap<(NodeId, u64), u64> = HashMap::new();
-        for (from, seq, payload, received) in batch {
-            if let Some(&index) = self.ids.get(&(from, seq)).or(in_batch.get(&(from, seq))) {
-                acks.push((from, seq, index, true));
-                continue;
+        for ((from, seq, payload, received), p) in batch.into_iter().zip(&placed) {
+            if !p.duplicate {
+                fresh.push(StoredOp { from, seq, payload });
+                at.push(received);
             }
-            let index = first + fresh.len() as u64;
-            in_batch.insert((from, seq), index);
-            acks.push((from, seq, index, false));
-            fresh.push(StoredOp { from, seq, payload });
-            at.push(received);
         }
         if !fresh.is_empty() {
             let (store, room) = (self.store.clone(), self.name.clone());
@@ -467,9 +435,9 @@ impl Room {
             .await;
             match written {
                 Ok(Ok(ops)) => {
-                    for ((index, op), received) in (first..).zip(ops).zip(at) {
+                    for (op, received) in ops.into_iter().zip(at) {
                         let from = op.from;
-                        self.push_log(index, op);
+                        let index = self.push_log(op);
                         self.forward(from, index, received);
                     }
                 }
@@ -479,25 +447,24 @@ impl Room {
                         _ => "the write panicked".to_owned(),
                     };
                     tracing::error!(room = %self.name, error = %why, "cannot store ops");
-                    for (from, seq, _, duplicate) in acks {
-                        let message = if duplicate {
-                            continue;
-                        } else {
-                            format!("op {seq} not stored ({why}); send it again later")
-                        };
-                        self.send_to(from, &ServerFrame::Error { message });
+                    for ((from, seq), p) in ids.into_iter().zip(placed) {
+                        if !p.duplicate {
+                            let message =
+                                format!("op {seq} not stored ({why}); send it again later");
+                            self.send_to(from, &ServerFrame::Error { message });
+                        }
                     }
                     return;
                 }
             }
         }
-        for (from, seq, index, duplicate) in acks {
+        for ((from, seq), p) in ids.into_iter().zip(placed) {
             self.send_to(
                 from,
                 &ServerFrame::Ack {
                     seq,
-                    index,
-                    duplicate,
+                    index: p.index,
+                    duplicate: p.duplicate,
                 },
             );
         }
@@ -506,9 +473,9 @@ impl Room {
     /// Put log entry `index`, sent by `from`, on the pipe to every other member.
     fn forward(&mut self, from: NodeId, index: u64, at: Instant) {
         let recipients: Vec<NodeId> = self
-            .members
-            .keys()
-            .copied()
+            .state
+            .members()
+            .map(|p| p.member.replica)
             .filter(|r| *r != from)
             .collect();
         for to in recipients {
@@ -521,212 +488,37 @@ impl Room {
         }
     }
 
+    /// The pipe of link `from → to` (its recipient present), started on first use.
     fn pipe(&mut self, from: NodeId, to: NodeId) -> mpsc::UnboundedSender<InFlight> {
         if let Some(p) = self.pipes.get(&(from, to)) {
             return p.clone();
         }
-        let config = self.link(from, to).subscribe();
-        let member = &self.members[&to];
+        let settings = self.state.link(from, to);
+        let config = self
+            .links
+            .entry((from, to))
+            .or_insert_with(|| watch::Sender::new(settings))
+            .subscribe();
+        let conn = &self.state.member(to).expect("pipes go to present tabs").io;
         let (tx, rx) = mpsc::unbounded_channel();
         self.tasks.spawn(
             "pipe",
-            pipe(rx, config, member.out.clone(), member.gone.clone()),
+            pipe(rx, config, conn.out.clone(), conn.gone.clone()),
         );
         self.pipes.insert((from, to), tx.clone());
         tx
     }
 
-    fn link(&mut self, from: NodeId, to: NodeId) -> &watch::Sender<Link> {
-        self.links.entry((from, to)).or_insert_with(|| {
-            watch::Sender::new(Link {
-                from,
-                to,
-                delay_ms: 0,
-                jitter_ms: 0,
-                cut: false,
-            })
-        })
-    }
-
-    fn matrix(&self) -> Vec<Link> {
-        let mut links: Vec<Link> = self
-            .links
-            .values()
-            .map(|l| *l.borrow())
-            .filter(|l| !l.is_default())
-            .collect();
-        links.sort_by_key(|l| (l.from, l.to));
-        links
-    }
-
-    fn broadcast_matrix(&self) {
-        self.broadcast(&ServerFrame::Matrix {
-            links: self.matrix(),
-        });
-    }
-
     fn broadcast(&self, frame: &ServerFrame) {
         let text = encode(frame);
-        for m in self.members.values() {
-            let _ = m.out.send(text.clone());
+        for p in self.state.members() {
+            let _ = p.io.out.send(text.clone());
         }
     }
 
     fn send_to(&self, replica: NodeId, frame: &ServerFrame) {
-        if let Some(m) = self.members.get(&replica) {
-            let _ = m.out.send(encode(frame));
+        if let Some(p) = self.state.member(replica) {
+            let _ = p.io.out.send(encode(frame));
         }
-    }
-}
-
-/// Deliver one link's ops in FIFO order, each no earlier than its due time, holding them all
-/// while the link is cut.
-async fn pipe(
-    mut queue: mpsc::UnboundedReceiver<InFlight>,
-    mut config: watch::Receiver<Link>,
-    out: Outbox,
-    gone: CancellationToken,
-) {
-    // Due time of the op delivered last: the next one never goes before it.
-    let mut last_due: Option<Instant> = None;
-    loop {
-        let item = tokio::select! {
-            _ = gone.cancelled() => return,
-            item = queue.recv() => match item { Some(i) => i, None => return },
-        };
-        loop {
-            let link = *config.borrow_and_update();
-            if link.cut {
-                tokio::select! {
-                    _ = gone.cancelled() => return,
-                    changed = config.changed() => if changed.is_err() { return },
-                }
-                continue;
-            }
-            let extra = item.jitter * f64::from(link.jitter_ms);
-            let mut due = item.at
-                + Duration::from_millis(u64::from(link.delay_ms))
-                + Duration::from_secs_f64(extra / 1000.0);
-            if let Some(last) = last_due {
-                due = due.max(last);
-            }
-            if due <= Instant::now() {
-                last_due = Some(due);
-                break;
-            }
-            tokio::select! {
-                _ = gone.cancelled() => return,
-                _ = tokio::time::sleep_until(due) => {
-                    last_due = Some(due);
-                    break;
-                }
-                changed = config.changed() => if changed.is_err() { return },
-            }
-        }
-        if out.send(item.text).is_err() {
-            return;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    //! The pipe's schedule on tokio's paused clock: exact, deterministic times.
-    use super::*;
-
-    fn link(delay_ms: u32, jitter_ms: u32, cut: bool) -> Link {
-        Link {
-            from: 1,
-            to: 2,
-            delay_ms,
-            jitter_ms,
-            cut,
-        }
-    }
-
-    struct Harness {
-        queue: mpsc::UnboundedSender<InFlight>,
-        config: watch::Sender<Link>,
-        out: mpsc::UnboundedReceiver<Utf8Bytes>,
-        start: Instant,
-    }
-
-    fn harness(l: Link) -> Harness {
-        let (queue, rx) = mpsc::unbounded_channel();
-        let config = watch::Sender::new(l);
-        let (out_tx, out) = mpsc::unbounded_channel();
-        tokio::spawn(pipe(
-            rx,
-            config.subscribe(),
-            out_tx,
-            CancellationToken::new(),
-        ));
-        Harness {
-            queue,
-            config,
-            out,
-            start: Instant::now(),
-        }
-    }
-
-    impl Harness {
-        fn send(&self, name: &str, jitter: f64) {
-            let item = InFlight {
-                at: Instant::now(),
-                jitter,
-                text: name.to_owned().into(),
-            };
-            self.queue.send(item).unwrap();
-        }
-        /// The next delivery and its time since the start, in ms.
-        async fn recv(&mut self) -> (String, u128) {
-            let text = self.out.recv().await.unwrap();
-            (text.as_str().to_owned(), self.start.elapsed().as_millis())
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_delayed_link_delivers_exactly_at_its_delay() {
-        let mut h = harness(link(300, 0, false));
-        h.send("a", 0.0);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        h.send("b", 0.0);
-        assert_eq!(h.recv().await, ("a".into(), 300));
-        assert_eq!(h.recv().await, ("b".into(), 400));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn jitter_delays_but_never_reorders() {
-        let mut h = harness(link(100, 200, false));
-        h.send("a", 0.9); // due at 280
-        h.send("b", 0.0); // due at 100, but waits for a
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        h.send("c", 0.5); // due at 210, but waits for a
-        assert_eq!(h.recv().await, ("a".into(), 280));
-        assert_eq!(h.recv().await, ("b".into(), 280));
-        assert_eq!(h.recv().await, ("c".into(), 280));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_cut_link_holds_until_healed_then_flushes_in_order() {
-        let mut h = harness(link(50, 0, true));
-        for name in ["a", "b", "c"] {
-            h.send(name, 0.0);
-        }
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        assert!(h.out.try_recv().is_err(), "a cut link delivers nothing");
-        h.config.send_replace(link(50, 0, false));
-        for name in ["a", "b", "c"] {
-            assert_eq!(h.recv().await, (name.into(), 1000));
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn moving_the_slider_reschedules_queued_ops() {
-        let mut h = harness(link(5000, 0, false));
-        h.send("a", 0.0);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        h.config.send_replace(link(200, 0, false));
-        assert_eq!(h.recv().await, ("a".into(), 200));
     }
 }
