@@ -14,7 +14,8 @@ use chronoscope_e2e::{
     ws::{Client, Welcome},
     Scratch, TestServer,
 };
-use futures_util::StreamExt;
+use chronoscope_server::relay::connection::{HARD_FRAME_LIMIT, MAX_PROBES_IN_FLIGHT};
+use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -162,6 +163,30 @@ async fn every_tab_sees_the_same_matrix_live_and_newcomers_get_it() {
         c.until(|f| matches!(f, ServerFrame::Error { .. })).await,
         ServerFrame::Error { .. }
     ));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn links_only_join_replicas_the_room_issued() {
+    let (s, _d, _data) = server().await;
+    let (mut a, wa) = join(&s, "links", "a").await;
+    let (_other, wo) = join(&s, "links-elsewhere", "o").await;
+    // Replica ids of no tab (and of a tab in another room) are refused, and nothing is
+    // broadcast: the matrix a newcomer gets is empty.
+    for to in [wa.replica + 1000, u32::MAX, wo.replica + 1] {
+        a.set_link(wa.replica, to, 100, 0, false).await;
+        match a.until(|f| !matches!(f, ServerFrame::Joined { .. })).await {
+            ServerFrame::Error { message } => {
+                assert!(message.contains("not in this room"), "{message}")
+            }
+            f => panic!("link to {to} accepted: {f:?}"),
+        }
+    }
+    let (_b, wb) = join(&s, "links", "b").await;
+    assert_eq!(wb.matrix, vec![]);
+    // Between issued replicas it is accepted, also while one end is away.
+    a.set_link(wb.replica, wa.replica, 100, 0, false).await;
+    assert_eq!(a.matrix().await.len(), 1);
     s.stop().await;
 }
 
@@ -429,5 +454,153 @@ async fn clock_probes_wait_out_their_asymmetric_path_delays() {
     assert!(t2 - t1 >= 150.0, "up path took {} ms", t2 - t1);
     assert!(t4 - t3 >= 50.0, "down path took {} ms", t4 - t3);
     assert!(t3 >= t2);
+    s.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn delayed_clock_probes_in_flight_are_capped_per_connection() {
+    let (s, _d, _data) = server().await;
+    let mut c = Client::connect(&s.ws_url("/ws/probes")).await;
+    let sent = Instant::now();
+    let n = MAX_PROBES_IN_FLIGHT + 24;
+    for i in 0..n {
+        c.send(&ClientFrame::Ping {
+            t1: i as f64,
+            up_ms: 1000,
+            down_ms: 0,
+        })
+        .await;
+    }
+    let (mut pongs, mut refused) = (0, 0);
+    for _ in 0..n {
+        match c.next().await {
+            ServerFrame::Error { message } => {
+                assert!(message.contains("in flight"), "{message}");
+                assert_eq!(sent.elapsed().as_millis(), 0, "refused at once");
+                refused += 1;
+            }
+            ServerFrame::Pong { .. } => {
+                assert_eq!(sent.elapsed().as_millis(), 1000, "answered after its path");
+                pongs += 1;
+            }
+            f => panic!("unexpected {f:?}"),
+        }
+    }
+    assert_eq!(
+        (pongs, refused),
+        (MAX_PROBES_IN_FLIGHT, n - MAX_PROBES_IN_FLIGHT)
+    );
+    // Answered probes free their places.
+    c.send(&ClientFrame::Ping {
+        t1: 0.0,
+        up_ms: 10,
+        down_ms: 10,
+    })
+    .await;
+    assert!(matches!(c.next().await, ServerFrame::Pong { .. }));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_frame_over_the_websocket_limit_closes_with_1009_and_a_reason() {
+    let (s, _d, _data) = server().await;
+    let (a, _) = join(&s, "huge", "a").await;
+    let (mut b, _) = join(&s, "huge", "b").await;
+    let huge = format!(
+        r#"{{"type":"op","seq":1,"payload":"{}"}}"#,
+        "x".repeat(HARD_FRAME_LIMIT)
+    );
+    let (mut tx, mut rx) = a.into_inner().split();
+    // The relay stops reading at the frame's header, so the send may never finish.
+    tokio::spawn(async move {
+        let _ = tx.send(Message::Text(huge.into())).await;
+    });
+    let close = loop {
+        match rx.next().await {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(Message::Text(_))) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    let close = close.expect("a close frame with a code");
+    assert_eq!(u16::from(close.code), 1009);
+    assert!(close.reason.contains("limit"), "{}", close.reason);
+    // The room saw the tab leave; everyone else is unaffected.
+    assert!(matches!(
+        b.until(|f| matches!(f, ServerFrame::Left { .. })).await,
+        ServerFrame::Left { .. }
+    ));
+    b.op(1, json!("fine")).await;
+    assert_eq!(b.ack(1).await, (0, false));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_reader_too_far_behind_is_closed_and_catches_up_on_resume_with_nothing_lost() {
+    // A keepalive far beyond the test, so only the outbox can drop the slow tab.
+    let dist = Scratch::new("dist");
+    std::fs::write(dist.0.join("index.html"), "<!doctype html><title>t</title>").unwrap();
+    let data = Scratch::new("data");
+    let hour = Duration::from_secs(3600);
+    let s = TestServer::start_with_keepalive(dist.0.clone(), data.0.clone(), None, hour).await;
+    let url = s.ws_url("/ws/slow");
+    let (mut fast, wf) = Client::join(&url, "fast", None).await;
+    // A tab that stopped reading (a frozen background tab, a very slow link).
+    let (slow, wslow) = Client::join(&url, "slow", None).await;
+    let pad = "y".repeat(60_000);
+    // Send until the room drops the slow reader: its outbox fills (and the kernel's socket
+    // buffers before it). The fast tab is never held up: each op is acknowledged.
+    let mut sent = 0u64;
+    let mut dropped = false;
+    while !dropped {
+        sent += 1;
+        assert!(
+            sent <= 3000,
+            "the slow reader is still in the room after {sent} ops"
+        );
+        fast.op(sent, json!({ "n": sent, "pad": pad })).await;
+        loop {
+            match fast.next().await {
+                ServerFrame::Left { replica } if replica == wslow.replica => dropped = true,
+                ServerFrame::Ack { seq, .. } if seq == sent => break,
+                _ => {}
+            }
+        }
+    }
+    // What the slow tab finds when it reads again: a gapless prefix of the ops, then a close
+    // with code 1013 (try again later) and a reason.
+    let mut socket = slow.into_inner();
+    let mut seen = 0u64;
+    let close = loop {
+        match socket.next().await {
+            Some(Ok(Message::Text(t))) => {
+                if let ServerFrame::Op { seq, .. } = ServerFrame::from_json(t.as_str()).unwrap() {
+                    seen += 1;
+                    assert_eq!(seq, seen, "a gap in what the slow tab was sent");
+                }
+            }
+            Some(Ok(Message::Close(frame))) => break frame.expect("a close code"),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1013);
+    assert!(close.reason.contains("behind"), "{}", close.reason);
+    assert!(seen < sent, "it was dropped before it had everything");
+    // It reconnects with its token: same replica, and the catch-up holds every op once, in order.
+    let (_slow, again) = Client::join(&url, "slow", Some(&wslow.token)).await;
+    assert!(again.resumed);
+    assert_eq!(again.replica, wslow.replica);
+    let seqs: Vec<(u32, u64)> = again
+        .ops
+        .iter()
+        .map(|f| match f {
+            ServerFrame::Op { from, seq, .. } => (*from, *seq),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=sent).map(|q| (wf.replica, q)).collect::<Vec<_>>()
+    );
     s.stop().await;
 }

@@ -11,8 +11,13 @@
 //!
 //! Bad input: a frame that does not parse, is unknown, comes before hello, or is longer than
 //! [`MAX_FRAME_BYTES`] gets a [`ServerFrame::Error`] back and is logged; the connection stays
-//! open. Frames beyond [`HARD_FRAME_LIMIT`] are cut off by the WebSocket layer itself, which
-//! closes that one connection.
+//! open. A frame beyond [`HARD_FRAME_LIMIT`] is refused by the WebSocket layer itself; the
+//! connection then closes with code 1009 (message too big) and a reason.
+//!
+//! Bounded per connection: delayed clock probes in flight ([`MAX_PROBES_IN_FLIGHT`], more get
+//! an error; they die with the connection), and the outbox (`super::outbox`: a connection too
+//! far behind its room closes with 1013 and resynchronises on its next hello). Closes the
+//! relay initiates carry a code and a reason: 1001 at shutdown, 1009, 1013.
 
 use std::{
     collections::HashMap,
@@ -25,14 +30,15 @@ use std::{
 
 use super::{
     keepalive::{Expired, Keepalive},
-    room::{self, encode, Outbox, RoomCmd},
+    outbox::{Outbox, OutboxReader, MAX_OUTBOX_BYTES},
+    room::{self, encode, RoomCmd},
     store::Store,
     tasks::Tasks,
 };
 use crate::{AppState, Shutdown};
 use axum::{
     extract::{
-        ws::{Message, WebSocket, WebSocketUpgrade},
+        ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade},
         Path, State,
     },
     http::StatusCode,
@@ -45,15 +51,21 @@ use chronoscope::{
     },
     NodeId,
 };
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use futures_util::{stream::SplitSink, SinkExt, StreamExt};
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    task::JoinSet,
+};
 
 /// Frames up to this size are read (and refused with an error frame if over
 /// [`MAX_FRAME_BYTES`]); larger ones close the connection.
 pub const HARD_FRAME_LIMIT: usize = 16 * MAX_FRAME_BYTES;
 
-/// How long the writer may spend sending the close frame at shutdown.
-const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// How long the writer may spend getting its close frame through to a peer.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// The most delayed clock probes one connection may have in flight; more get an error.
+pub const MAX_PROBES_IN_FLIGHT: usize = 16;
 
 /// All rooms of the relay.
 #[derive(Debug)]
@@ -167,38 +179,30 @@ struct Joined {
 
 async fn connection(socket: WebSocket, room: String, state: Arc<AppState>) {
     let conn = state.relay.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (mut sink, mut stream) = socket.split();
-    let (out, mut outbox) = mpsc::unbounded_channel();
-    let (ping, mut pings) = mpsc::channel::<()>(1);
-    let shutdown = state.shutdown.clone();
-    let writer = tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = shutdown.fired() => {
-                    // A peer that stopped reading must not hold the shutdown up.
-                    let _ = tokio::time::timeout(CLOSE_WAIT, sink.send(Message::Close(None))).await;
-                    break;
-                }
-                Some(()) = pings.recv() => {
-                    if sink.send(Message::Ping(Default::default())).await.is_err() {
-                        break;
-                    }
-                }
-                text = outbox.recv() => {
-                    let Some(text) = text else { break };
-                    if sink.send(Message::Text(text)).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
+    let (sink, mut stream) = socket.split();
+    let (out, outbox) = Outbox::new(MAX_OUTBOX_BYTES);
+    let (ping, pings) = mpsc::channel::<()>(1);
+    let (closer, closing) = watch::channel(None);
+    let writer = tokio::spawn(write(sink, outbox, pings, closing, state.shutdown.clone()));
     tracing::debug!(%room, conn, "socket opened");
     let mut me: Option<Joined> = None;
+    let mut probes = JoinSet::new();
     let mut keepalive = Keepalive::new(state.keepalive, tokio::time::Instant::now());
-    loop {
+    // The close frame to send, if the peer can still read one.
+    let close: Option<CloseFrame> = loop {
         let msg = tokio::select! {
-            _ = state.shutdown.fired() => break,
+            _ = state.shutdown.fired() => break None, // the writer says goodbye
+            _ = out.overflowed() => {
+                tracing::warn!(%room, conn, "outbox overflowed: closing a connection too far behind");
+                break Some(CloseFrame {
+                    code: close_code::AGAIN,
+                    reason: format!(
+                        "this tab fell more than {} MiB behind the room; reconnect to catch up",
+                        MAX_OUTBOX_BYTES >> 20
+                    )
+                    .into(),
+                });
+            }
             _ = tokio::time::sleep_until(keepalive.deadline()) => match keepalive.expired() {
                 Expired::Ping => {
                     let _ = ping.try_send(());
@@ -206,7 +210,7 @@ async fn connection(socket: WebSocket, room: String, state: Arc<AppState>) {
                 }
                 Expired::Dead => {
                     tracing::info!(%room, conn, "no answer to a keepalive ping: closing");
-                    break;
+                    break None;
                 }
             },
             msg = stream.next() => msg,
@@ -214,15 +218,28 @@ async fn connection(socket: WebSocket, room: String, state: Arc<AppState>) {
         keepalive.heard(tokio::time::Instant::now());
         let msg = match msg {
             Some(Ok(msg)) => msg,
-            Some(Err(e)) => {
-                tracing::warn!(%room, conn, error = %e, "socket error");
-                break;
-            }
-            None => break,
+            Some(Err(e)) => match too_big(e) {
+                Ok((size, max_size)) => {
+                    tracing::warn!(%room, conn, size, "frame over the WebSocket limit: closing");
+                    break Some(CloseFrame {
+                        code: close_code::SIZE,
+                        reason: format!(
+                            "a frame of {size} bytes is over the relay's limit of {max_size}"
+                        )
+                        .into(),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(%room, conn, error = %e, "socket error");
+                    break None;
+                }
+            },
+            None => break None,
         };
         match msg {
             Message::Text(text) => {
-                handle_text(text.as_str(), &room, conn, &out, &mut me, &state).await
+                let text = text.as_str();
+                handle_text(text, &room, conn, &out, &mut me, &mut probes, &state).await
             }
             Message::Binary(_) => {
                 tracing::warn!(%room, conn, "binary frame refused");
@@ -231,22 +248,77 @@ async fn connection(socket: WebSocket, room: String, state: Arc<AppState>) {
                     "binary frames are not supported; send JSON text".into(),
                 );
             }
-            Message::Close(_) => break,
+            Message::Close(_) => break None,
             Message::Ping(_) | Message::Pong(_) => {}
         }
-    }
+    };
     if let Some(me) = me {
         let _ = me.room.send(RoomCmd::Leave {
             replica: me.replica,
             conn,
         });
     }
-    if state.shutdown.is_fired() {
-        let _ = writer.await; // it sends the close frame
+    // Pending probes die with their connection.
+    drop(probes);
+    if close.is_some() || state.shutdown.is_fired() {
+        // The writer sends the close frame (waiting at most CLOSE_WAIT for a stalled peer).
+        closer.send_replace(close);
+        let _ = writer.await;
     } else {
         writer.abort();
     }
     tracing::debug!(%room, conn, "socket closed");
+}
+
+/// `Ok((size, limit))` if the socket error is a frame over the WebSocket layer's maximum.
+fn too_big(e: axum::Error) -> Result<(usize, usize), axum::Error> {
+    let inner = e.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(tungstenite::error::CapacityError::MessageTooLong {
+            size,
+            max_size,
+        })) => Ok((*size, *max_size)),
+        _ => Err(axum::Error::new(inner)),
+    }
+}
+
+/// The writer task: drains the outbox and sends the reader's keepalive pings into the socket;
+/// ends with a close frame when the reader sets one (or the server shuts down), given at
+/// most [`CLOSE_WAIT`] to get through to a peer that may have stopped reading.
+async fn write(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outbox: OutboxReader,
+    mut pings: mpsc::Receiver<()>,
+    mut closing: watch::Receiver<Option<CloseFrame>>,
+    shutdown: Shutdown,
+) {
+    let going_away = || CloseFrame {
+        code: close_code::AWAY,
+        reason: "the relay is shutting down".into(),
+    };
+    let close = loop {
+        let msg = tokio::select! {
+            biased;
+            _ = shutdown.fired() => break Some(going_away()),
+            set = closing.wait_for(Option::is_some) => break set.ok().and_then(|f| f.clone()),
+            Some(()) = pings.recv() => Message::Ping(Default::default()),
+            text = outbox.recv() => match text {
+                Some(text) => Message::Text(text),
+                None => return,
+            },
+        };
+        // A send stalled on a peer that stopped reading gives way to the close.
+        let sent = tokio::select! {
+            biased;
+            _ = shutdown.fired() => break Some(going_away()),
+            set = closing.wait_for(Option::is_some) => break set.ok().and_then(|f| f.clone()),
+            sent = sink.send(msg) => sent,
+        };
+        if sent.is_err() {
+            return;
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_WAIT, sink.send(Message::Close(close))).await;
 }
 
 fn error(out: &Outbox, message: String) {
@@ -259,6 +331,7 @@ async fn handle_text(
     conn: u64,
     out: &Outbox,
     me: &mut Option<Joined>,
+    probes: &mut JoinSet<()>,
     state: &AppState,
 ) {
     let t2 = wall_clock_ms();
@@ -295,9 +368,20 @@ async fn handle_text(
                 }));
                 return;
             }
-            // The simulated path must not hold up the connection's other frames.
+            // The simulated path must not hold up the connection's other frames; the probes
+            // in flight are capped, and die with the connection.
+            while probes.try_join_next().is_some() {}
+            if probes.len() >= MAX_PROBES_IN_FLIGHT {
+                return error(
+                    out,
+                    format!(
+                        "clock probe refused: at most {MAX_PROBES_IN_FLIGHT} delayed probes \
+                         in flight per connection"
+                    ),
+                );
+            }
             let out = out.clone();
-            tokio::spawn(async move {
+            probes.spawn(async move {
                 tokio::time::sleep(Duration::from_millis(u64::from(up_ms))).await;
                 let t2 = wall_clock_ms();
                 let pong = encode(&ServerFrame::Pong {

@@ -6,8 +6,10 @@
 
 pub mod connection;
 mod keepalive;
+mod outbox;
 mod room;
 pub mod store;
 mod tasks;
 
 pub use connection::{ws_handler, ws_not_found, Relay};
+pub use outbox::MAX_OUTBOX_BYTES;

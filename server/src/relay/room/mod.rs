@@ -38,13 +38,11 @@ use self::{
     state::{Hello, RoomState},
 };
 use super::{
+    outbox::Outbox,
     store::{Store, StoredOp},
     tasks::Tasks,
 };
 use crate::Shutdown;
-
-/// Frames on their way to one connection, already serialized.
-pub(crate) type Outbox = mpsc::UnboundedSender<Utf8Bytes>;
 
 /// Serialize a server frame once, for any number of sockets.
 pub(crate) fn encode(frame: &ServerFrame) -> Utf8Bytes {
@@ -314,8 +312,11 @@ impl Room {
                 }
             }
             RoomCmd::SetLink { by, link } => {
+                if let Err(e) = self.state.set_link(link) {
+                    let message = format!("link refused: {e}");
+                    return self.send_to(by, &ServerFrame::Error { message });
+                }
                 tracing::info!(room = %self.name, by, ?link, "link changed");
-                self.state.set_link(link);
                 if let Some(live) = self.links.get(&(link.from, link.to)) {
                     live.send_replace(link);
                 }
@@ -406,7 +407,7 @@ impl Room {
             links: self.state.matrix(),
         });
         for op in &self.log {
-            let _ = out.send(op.clone());
+            out.send_catch_up(op.clone());
         }
         send(&ServerFrame::CaughtUp {
             ops: self.log.len() as u64,

@@ -71,7 +71,7 @@ pub(crate) async fn pipe(
                 changed = config.changed() => if changed.is_err() { return },
             }
         }
-        if out.send(item.text).is_err() {
+        if !out.send(item.text) {
             return;
         }
     }
@@ -81,6 +81,7 @@ pub(crate) async fn pipe(
 mod tests {
     //! The pipe's schedule on tokio's paused clock: exact, deterministic times.
     use super::*;
+    use crate::relay::outbox::OutboxReader;
 
     fn link(delay_ms: u32, jitter_ms: u32, cut: bool) -> Link {
         Link {
@@ -95,14 +96,14 @@ mod tests {
     struct Harness {
         queue: mpsc::UnboundedSender<InFlight>,
         config: watch::Sender<Link>,
-        out: mpsc::UnboundedReceiver<Utf8Bytes>,
+        out: OutboxReader,
         start: Instant,
     }
 
     fn harness(l: Link) -> Harness {
         let (queue, rx) = mpsc::unbounded_channel();
         let config = watch::Sender::new(l);
-        let (out_tx, out) = mpsc::unbounded_channel();
+        let (out_tx, out) = Outbox::new(usize::MAX);
         tokio::spawn(pipe(
             rx,
             config.subscribe(),
@@ -162,7 +163,7 @@ mod tests {
             h.send(name, 0.0);
         }
         tokio::time::sleep(Duration::from_millis(1000)).await;
-        assert!(h.out.try_recv().is_err(), "a cut link delivers nothing");
+        assert!(h.out.try_recv().is_none(), "a cut link delivers nothing");
         h.config.send_replace(link(50, 0, false));
         for name in ["a", "b", "c"] {
             assert_eq!(h.recv().await, (name.into(), 1000));

@@ -54,6 +54,20 @@ pub(crate) struct Placed {
     pub(crate) duplicate: bool,
 }
 
+/// The most non-default links a room's delay matrix holds (a full matrix of 23 tabs).
+pub(crate) const MAX_LINKS: usize = 512;
+
+/// Why a link change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum LinkRefused {
+    /// An end of the link is not a replica of this room.
+    #[error("replica {0} is not in this room")]
+    NotInRoom(NodeId),
+    /// The matrix is full.
+    #[error("the room's delay matrix holds at most {MAX_LINKS} links; reset some first")]
+    Full,
+}
+
 /// A hello waiting for its replica's current connection to leave.
 #[derive(Debug)]
 struct Waiting<J> {
@@ -200,13 +214,24 @@ impl<C, J> RoomState<C, J> {
 
     // --- the delay matrix ---
 
-    /// Set a link (already validated); a link back at the default leaves the matrix.
-    pub(crate) fn set_link(&mut self, link: Link) {
-        if link.is_default() {
-            self.links.remove(&(link.from, link.to));
-        } else {
-            self.links.insert((link.from, link.to), link);
+    /// Set a link (its fields already validated): both ends must be replicas this room
+    /// issued, and the matrix holds at most [`MAX_LINKS`] non-default links. A link back at
+    /// the default leaves the matrix.
+    pub(crate) fn set_link(&mut self, link: Link) -> Result<(), LinkRefused> {
+        for end in [link.from, link.to] {
+            if !self.is_issued(end) {
+                return Err(LinkRefused::NotInRoom(end));
+            }
         }
+        let key = (link.from, link.to);
+        if link.is_default() {
+            self.links.remove(&key);
+        } else if self.links.len() >= MAX_LINKS && !self.links.contains_key(&key) {
+            return Err(LinkRefused::Full);
+        } else {
+            self.links.insert(key, link);
+        }
+        Ok(())
     }
 
     /// The settings of link `from → to`.
@@ -356,9 +381,9 @@ mod tests {
     fn the_matrix_holds_only_non_default_links_in_order() {
         let mut s = room(3);
         assert_eq!(s.link(1, 2), link(1, 2, 0, false));
-        s.set_link(link(2, 1, 300, false));
-        s.set_link(link(1, 3, 0, true));
-        s.set_link(link(1, 2, 50, false));
+        s.set_link(link(2, 1, 300, false)).unwrap();
+        s.set_link(link(1, 3, 0, true)).unwrap();
+        s.set_link(link(1, 2, 50, false)).unwrap();
         assert_eq!(
             s.matrix(),
             [
@@ -367,9 +392,39 @@ mod tests {
                 link(2, 1, 300, false)
             ]
         );
-        s.set_link(link(1, 2, 0, false));
+        s.set_link(link(1, 2, 0, false)).unwrap();
         assert_eq!(s.matrix(), [link(1, 3, 0, true), link(2, 1, 300, false)]);
         assert_eq!(s.link(2, 1).delay_ms, 300);
+    }
+
+    #[test]
+    fn links_join_only_issued_replicas_and_the_matrix_is_capped() {
+        let mut s = room(40);
+        assert_eq!(
+            s.set_link(link(1, 41, 10, false)),
+            Err(LinkRefused::NotInRoom(41))
+        );
+        assert_eq!(
+            s.set_link(link(u32::MAX, 2, 10, false)),
+            Err(LinkRefused::NotInRoom(u32::MAX))
+        );
+        let pairs = (1..=40).flat_map(|a| (1..=40).map(move |b| (a, b)));
+        let mut pairs = pairs.filter(|(a, b)| a != b);
+        for (a, b) in pairs.by_ref().take(MAX_LINKS) {
+            s.set_link(link(a, b, 10, false)).unwrap();
+        }
+        let (a, b) = pairs.next().unwrap();
+        assert_eq!(s.set_link(link(a, b, 10, false)), Err(LinkRefused::Full));
+        assert_eq!(s.matrix().len(), MAX_LINKS);
+        // A full matrix still takes changes to its links, and resets make room.
+        s.set_link(link(1, 2, 99, false)).unwrap();
+        s.set_link(link(1, 2, 0, false)).unwrap();
+        s.set_link(link(40, 39, 5, true)).unwrap();
+        assert_eq!(s.matrix().len(), MAX_LINKS);
+        assert!(s
+            .matrix()
+            .iter()
+            .all(|l| s.is_issued(l.from) && s.is_issued(l.to)));
     }
 
     #[test]
