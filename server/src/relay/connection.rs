@@ -20,10 +20,9 @@
 //! relay initiates carry a code and a reason: 1001 at shutdown, 1009, 1013.
 
 use std::{
-    collections::HashMap,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
+        Arc,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -31,7 +30,7 @@ use std::{
 use super::{
     keepalive::{Expired, Keepalive},
     outbox::{Outbox, OutboxReader, MAX_OUTBOX_BYTES},
-    room::{self, encode, RoomCmd},
+    room::{self, encode, JoinRefused, RoomCmd, Rooms},
     store::Store,
     tasks::Tasks,
 };
@@ -70,8 +69,8 @@ pub const MAX_PROBES_IN_FLIGHT: usize = 16;
 /// All rooms of the relay.
 #[derive(Debug)]
 pub struct Relay {
-    /// Each room's actor, started on the first hello. Rooms live as long as the server.
-    rooms: Mutex<HashMap<String, mpsc::UnboundedSender<RoomCmd>>>,
+    /// Each loaded room's actor, started by a hello; an idle room's actor ends and leaves.
+    rooms: Rooms,
     /// The durable store every room writes to.
     store: Arc<Store>,
     /// Room actors stop when this fires.
@@ -93,7 +92,7 @@ impl Relay {
     /// A relay over `store` whose rooms stop when `shutdown` fires.
     pub fn new(store: Arc<Store>, shutdown: Shutdown) -> Self {
         Relay {
-            rooms: Mutex::new(HashMap::new()),
+            rooms: Rooms::default(),
             store,
             shutdown,
             tasks: Tasks::default(),
@@ -108,19 +107,26 @@ impl Relay {
         self.tasks.closed().await
     }
 
+    /// The actor of room `name`, started (the room loaded) if it is not running.
     fn room(&self, name: &str) -> mpsc::UnboundedSender<RoomCmd> {
         let mut rooms = self.rooms.lock().expect("relay lock poisoned");
         if let Some(tx) = rooms.get(name).filter(|tx| !tx.is_closed()) {
             return tx.clone();
         }
-        let tx = room::spawn(
+        room::spawn(
             name.to_owned(),
             self.store.clone(),
             self.shutdown.clone(),
             &self.tasks,
-        );
-        rooms.insert(name.to_owned(), tx.clone());
-        tx
+            &mut rooms,
+            self.rooms.clone(),
+        )
+    }
+
+    /// How many rooms are loaded (have a running actor) now.
+    pub fn loaded_rooms(&self) -> usize {
+        let rooms = self.rooms.lock().expect("relay lock poisoned");
+        rooms.values().filter(|tx| !tx.is_closed()).count()
     }
 }
 
@@ -404,28 +410,35 @@ async fn handle_text(
             if let Err(e) = validate_member(&name, &colour) {
                 return error(out, format!("hello refused: {e}"));
             }
-            let room_tx = state.relay.room(room);
-            let (reply, answer) = oneshot::channel();
-            let join = RoomCmd::Join {
-                name,
-                colour,
-                resume,
-                conn,
-                out: out.clone(),
-                reply,
-            };
-            if room_tx.send(join).is_err() {
-                return error(out, "the room is closing".into());
-            }
-            match answer.await {
-                Ok(Ok(replica)) => {
-                    *me = Some(Joined {
-                        replica,
-                        room: room_tx,
-                    })
+            // A room unloading as the hello arrives hands it back: the next try loads it again.
+            for _ in 0..3 {
+                let room_tx = state.relay.room(room);
+                let (reply, answer) = oneshot::channel();
+                let join = RoomCmd::Join {
+                    name: name.clone(),
+                    colour: colour.clone(),
+                    resume: resume.clone(),
+                    conn,
+                    out: out.clone(),
+                    reply,
+                };
+                if room_tx.send(join).is_err() {
+                    continue; // it ended between the lookup and the send
                 }
-                Ok(Err(message)) => error(out, message),
-                Err(_) => error(out, "the room is closing".into()),
+                match answer.await {
+                    Ok(Ok(replica)) => {
+                        *me = Some(Joined {
+                            replica,
+                            room: room_tx,
+                        });
+                        return;
+                    }
+                    Ok(Err(JoinRefused::Unloaded)) | Err(_) => continue,
+                    Ok(Err(JoinRefused::Failed(message))) => return error(out, message),
+                }
+            }
+            if !state.shutdown.is_fired() {
+                error(out, "the room is busy reloading; say hello again".into())
             }
         }
         ClientFrame::Op { seq, payload, from } => {
@@ -462,5 +475,107 @@ async fn handle_text(
                 link,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The relay's rooms without sockets: the real store, the real actors, on the paused clock.
+    use chronoscope::protocol::Payload;
+
+    use super::*;
+    use crate::relay::{outbox::OutboxReader, room::ROOM_IDLE};
+
+    fn scratch() -> std::path::PathBuf {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let d = std::env::temp_dir().join(format!("chronoscope-relay-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Say hello to room `name` as connection `conn`; returns the replica and the outbox.
+    async fn hello(
+        relay: &Relay,
+        name: &str,
+        conn: u64,
+        resume: Option<String>,
+    ) -> (NodeId, OutboxReader) {
+        let (out, reader) = Outbox::new(1 << 20);
+        let (reply, answer) = oneshot::channel();
+        let join = RoomCmd::Join {
+            name: "t".into(),
+            colour: "#000000".into(),
+            resume,
+            conn,
+            out,
+            reply,
+        };
+        relay.room(name).send(join).unwrap();
+        (answer.await.unwrap().unwrap(), reader)
+    }
+
+    /// Frames until `caught_up`; returns the welcome's token and the catch-up's op count.
+    async fn caught_up(reader: &mut OutboxReader) -> (String, usize) {
+        let (mut token, mut ops) = (String::new(), 0);
+        loop {
+            match ServerFrame::from_json(reader.recv().await.unwrap().as_str()).unwrap() {
+                ServerFrame::Welcome { token: t, .. } => token = t,
+                ServerFrame::Op { .. } => ops += 1,
+                ServerFrame::CaughtUp { .. } => return (token, ops),
+                _ => {}
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_room_is_unloaded_and_reloaded_by_the_next_hello() {
+        let dir = scratch();
+        let relay = Relay::new(Arc::new(Store::open(&dir).unwrap()), Shutdown::new());
+        let (replica, mut reader) = hello(&relay, "idle", 1, None).await;
+        let (token, _) = caught_up(&mut reader).await;
+        let payload: Payload = serde_json::json!("kept").into();
+        let op = RoomCmd::Op {
+            from: replica,
+            seq: 1,
+            payload,
+            at: tokio::time::Instant::now(),
+        };
+        relay.room("idle").send(op).unwrap();
+        let acked = ServerFrame::from_json(reader.recv().await.unwrap().as_str()).unwrap();
+        assert!(
+            matches!(acked, ServerFrame::Ack { seq: 1, .. }),
+            "{acked:?}"
+        );
+        relay
+            .room("idle")
+            .send(RoomCmd::Leave { replica, conn: 1 })
+            .unwrap();
+        assert_eq!(relay.loaded_rooms(), 1);
+        // Not while a tab is in it, however long.
+        let (_, mut other) = hello(&relay, "busy", 2, None).await;
+        caught_up(&mut other).await;
+        tokio::time::sleep(ROOM_IDLE - Duration::from_secs(1)).await;
+        assert_eq!(relay.loaded_rooms(), 2, "idle for less than ROOM_IDLE");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            relay.loaded_rooms(),
+            1,
+            "the empty room is unloaded, the busy one stays"
+        );
+        // The next hello loads it again: the log and the resume token are back.
+        let (again, mut reader) = hello(&relay, "idle", 3, Some(token)).await;
+        assert_eq!(again, replica, "resumed after the reload");
+        assert_eq!(
+            caught_up(&mut reader).await.1,
+            1,
+            "the stored op is in the catch-up"
+        );
+        assert_eq!(relay.loaded_rooms(), 2);
+        drop(reader);
+        relay.shutdown.trigger();
+        assert_eq!(relay.closed().await, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

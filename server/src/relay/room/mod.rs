@@ -6,6 +6,10 @@
 //! forwarding can never disagree — a newcomer's catch-up holds exactly the ops committed
 //! before its join, and every later op reaches it live.
 //!
+//! Lifetime: the actor starts at a hello and ends when the room has had no tab for
+//! [`ROOM_IDLE`] (or its load failed), freeing the room's memory; it first leaves the relay's
+//! rooms and answers any hello still queued, which the connection then sends to a new actor.
+//!
 //! Durability: ops waiting in the actor's queue are committed together in one redb write
 //! transaction (group commit); an op is acknowledged, and forwarded, only after that commit.
 //!
@@ -19,7 +23,11 @@
 mod pipe;
 pub(crate) mod state;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::extract::ws::Utf8Bytes;
 use chronoscope::{
@@ -54,6 +62,23 @@ pub(crate) fn encode(frame: &ServerFrame) -> Utf8Bytes {
 /// The most ops committed in one transaction.
 const MAX_BATCH: usize = 1024;
 
+/// Why a room did not take a hello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JoinRefused {
+    /// The room was unloading as the hello arrived: send it to the room's next actor.
+    Unloaded,
+    /// The room cannot take it (its load or the replica's registration failed).
+    Failed(String),
+}
+
+/// The relay's loaded rooms, by name: each one's actor.
+pub(crate) type Rooms = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<RoomCmd>>>>;
+
+/// How long a room with no tab in it (present or waiting to resume) stays loaded; then its
+/// actor ends and its memory (log, index, tokens, matrix) is freed. The next hello loads it
+/// again from the store.
+pub(crate) const ROOM_IDLE: Duration = Duration::from_secs(300);
+
 /// What a connection asks of its room.
 pub(crate) enum RoomCmd {
     /// A tab said hello.
@@ -69,7 +94,7 @@ pub(crate) enum RoomCmd {
         /// Where the room writes to this tab.
         out: Outbox,
         /// The replica id, or why the join failed.
-        reply: oneshot::Sender<Result<NodeId, String>>,
+        reply: oneshot::Sender<Result<NodeId, JoinRefused>>,
     },
     /// A tab's connection ended.
     Leave {
@@ -115,7 +140,7 @@ struct PendingJoin {
     colour: String,
     conn: u64,
     out: Outbox,
-    reply: oneshot::Sender<Result<NodeId, String>>,
+    reply: oneshot::Sender<Result<NodeId, JoinRefused>>,
 }
 
 /// How the actor reaches a present tab.
@@ -144,30 +169,64 @@ struct Room {
     rng: SmallRng,
 }
 
-/// Start the actor of room `name`: it loads the room from `store`, then serves commands
-/// until `shutdown` fires.
+/// Start the actor of room `name`, registered in `rooms` (`registry`, locked by the caller):
+/// it loads the room from `store`, then serves commands until `shutdown` fires or the room
+/// has been empty for [`ROOM_IDLE`]. A failed load ends the actor too, so the next hello
+/// tries the load again.
 pub(crate) fn spawn(
     name: String,
     store: Arc<Store>,
     shutdown: Shutdown,
     tasks: &Tasks,
+    rooms: &mut HashMap<String, mpsc::UnboundedSender<RoomCmd>>,
+    registry: Rooms,
 ) -> mpsc::UnboundedSender<RoomCmd> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tasks.spawn(
-        "room",
-        run(name, store, rx, tx.downgrade(), shutdown, tasks.clone()),
-    );
+    rooms.insert(name.clone(), tx.clone());
+    let actor = Actor {
+        name,
+        rx,
+        me: tx.downgrade(),
+        rooms: registry,
+    };
+    tasks.spawn("room", run(actor, store, shutdown, tasks.clone()));
     tx
 }
 
-async fn run(
+/// The actor's own handles: its queue and its entry in the relay's rooms.
+struct Actor {
     name: String,
-    store: Arc<Store>,
-    mut rx: mpsc::UnboundedReceiver<RoomCmd>,
+    rx: mpsc::UnboundedReceiver<RoomCmd>,
     me: mpsc::WeakUnboundedSender<RoomCmd>,
-    shutdown: Shutdown,
-    tasks: Tasks,
-) {
+    rooms: Rooms,
+}
+
+impl Actor {
+    /// Leave the relay's rooms (if the entry is still this actor's) and answer every hello
+    /// still queued with `refusal`, so none is lost.
+    async fn retire(mut self, refusal: JoinRefused) {
+        {
+            let mut rooms = self.rooms.lock().expect("relay lock poisoned");
+            let mine = match (rooms.get(&self.name), self.me.upgrade()) {
+                (Some(tx), Some(me)) => tx.same_channel(&me),
+                _ => false,
+            };
+            if mine {
+                rooms.remove(&self.name);
+            }
+        }
+        self.rx.close();
+        while let Some(cmd) = self.rx.recv().await {
+            // Nobody is joined, so only hellos (and stale leaves or timers) can be queued.
+            if let RoomCmd::Join { reply, .. } = cmd {
+                let _ = reply.send(Err(refusal.clone()));
+            }
+        }
+    }
+}
+
+async fn run(mut actor: Actor, store: Arc<Store>, shutdown: Shutdown, tasks: Tasks) {
+    let name = actor.name.clone();
     let loaded = {
         let (store, name) = (store.clone(), name.clone());
         tokio::task::spawn_blocking(move || store.load_room(&name)).await
@@ -180,18 +239,12 @@ async fn run(
                 _ => "loading panicked".to_owned(),
             };
             tracing::error!(room = %name, error = %why, "cannot load room");
-            // Refuse every join; nothing else can arrive before a join succeeds.
-            loop {
-                let cmd = tokio::select! {
-                    _ = shutdown.fired() => return,
-                    cmd = rx.recv() => match cmd { Some(c) => c, None => return },
-                };
-                if let RoomCmd::Join { reply, .. } = cmd {
-                    let _ = reply.send(Err(format!("room {name} is unavailable: {why}")));
-                }
-            }
+            let why = format!("room {name} is unavailable: {why}; say hello again to retry");
+            actor.retire(JoinRefused::Failed(why)).await;
+            return;
         }
     };
+    let me = actor.me.clone();
     let mut room = Room {
         log: Vec::with_capacity(record.ops.len()),
         state: RoomState::new(record.replicas),
@@ -207,9 +260,19 @@ async fn run(
         room.push_log(op);
     }
     tracing::info!(room = %room.name, ops = room.log.len(), "room loaded");
+    let rx = &mut actor.rx;
+    // Since when the room has had no tab, present or waiting.
+    let mut idle_since = Some(Instant::now());
     loop {
         let cmd = tokio::select! {
             _ = shutdown.fired() => break,
+            _ = tokio::time::sleep_until(idle_since.unwrap_or_else(Instant::now) + ROOM_IDLE),
+                if idle_since.is_some() => {
+                tracing::info!(room = %room.name, "room idle: unloading");
+                drop(room);
+                actor.retire(JoinRefused::Unloaded).await;
+                return;
+            }
             cmd = rx.recv() => match cmd { Some(c) => c, None => break },
         };
         match cmd {
@@ -243,6 +306,11 @@ async fn run(
             }
             other => room.handle(other).await,
         }
+        idle_since = match (room.state.is_empty(), idle_since) {
+            (true, None) => Some(Instant::now()),
+            (true, since) => since,
+            (false, _) => None,
+        };
     }
 }
 
@@ -343,7 +411,7 @@ impl Room {
             reply,
         } = pending;
         let result = self.join(name, colour, resumed, conn, out).await;
-        let _ = reply.send(result);
+        let _ = reply.send(result.map_err(JoinRefused::Failed));
     }
 
     async fn join(

@@ -207,6 +207,11 @@ impl<C, J> RoomState<C, J> {
         self.members.get(&replica)
     }
 
+    /// Whether no tab is present and none waits to resume.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.waiting.is_empty()
+    }
+
     /// The presence list.
     pub(crate) fn presence(&self) -> Vec<Member> {
         self.members.values().map(|p| p.member.clone()).collect()
@@ -365,7 +370,7 @@ mod tests {
         assert_eq!(s.expire(1, 11), None);
         assert_eq!(s.expire(1, 12), None);
         s.leave(1, 11).unwrap();
-        assert!(s.members().next().is_none() && s.waiting.is_empty());
+        assert!(s.is_empty());
     }
 
     #[test]
