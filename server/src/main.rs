@@ -30,6 +30,9 @@ enum Command {
         #[arg(long, default_value = "./dist")]
         dist: PathBuf,
     },
+    /// The Lamport chat as a seeded simulation: PENDING until stable, then (time, node)
+    /// order; arrival, FIFO and causal order beside it (`chat --scenario pizza`).
+    Chat(chronoscope_server::cli::chat::ChatArgs),
     /// Run the clock drift lab headless: drifting clocks, a sync algorithm, the skew.
     Drift(chronoscope_server::cli::drift::DriftArgs),
     /// Run the Lamport clock lab's experiments (simulated, or in real time on loopback TCP).
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
                 keepalive: chronoscope_server::KEEPALIVE,
             },
         ),
+        Command::Chat(args) => chronoscope_server::cli::chat::run(args),
         Command::Drift(args) => chronoscope_server::cli::drift::run(args),
         Command::Lamport(args) => chronoscope_server::cli::lamport::run(args),
         Command::Trace(args) => chronoscope_server::cli::trace::run(args),

@@ -8,6 +8,7 @@
 //! line charts in the same node colours.
 
 pub mod chart;
+pub mod chat;
 pub mod drift;
 mod lab;
 pub mod lamport;
