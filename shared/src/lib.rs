@@ -8,13 +8,14 @@
 //! Module map, by field (see ARCHITECTURE.md for the whole picture):
 //! - [`clocks`] — Lamport clocks, vector clocks, hybrid logical clocks, TrueTime, and the
 //!   drifting physical clocks the simulator runs.
-//! - [`causality`] — causal broadcast (the `HoldBackQueue`) and total-order broadcast.
+//! - [`causality`] — causal broadcast (the `HoldBackQueue`), total-order broadcast, and
+//!   distributed snapshots (Chandy–Lamport, Lai–Yang).
 //! - [`replication`] — CRDTs and versioned registers: the text CRDT, counters, dotted version
 //!   vectors.
 //! - [`sync`] — clock synchronisation: Cristian, Berkeley, NTP (filter, combine, poll),
 //!   Marzullo, fault-tolerant average.
 //! - [`check`] — history checkers: linearizability (Wing–Gong search, minimal
-//!   counterexamples).
+//!   counterexamples), consistent cuts, conservation of money.
 //! - [`sim`] — a deterministic discrete-event simulator (virtual time, seeded RNG, event queue,
 //!   network model with per-link latency, loss and partitions) that the labs run on.
 //! - [`trace`] — the trace model every lab records into; ShiViz logs, Mermaid and SVG diagrams.

@@ -8,6 +8,7 @@ pub mod hlc;
 pub mod lamport;
 pub mod lamport_realtime;
 pub mod ntp;
+pub mod snapshot;
 pub mod trace;
 mod units;
 

@@ -6,5 +6,11 @@
 //! - [`linearizability`] — linearizability of a concurrent history against a sequential
 //!   specification (Wing–Gong / Lowe search with memoisation), and the register histories the
 //!   Raft lab records, with a minimal counterexample in words.
+//! - [`consistent_cut`] — whether a cut of a trace is consistent, by vector clocks, with the
+//!   orphan messages that break it.
+//! - [`conservation`] — whether a recorded global state of a bank conserves its money, with
+//!   every misplaced transfer named.
 
+pub mod conservation;
+pub mod consistent_cut;
 pub mod linearizability;

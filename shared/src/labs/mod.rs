@@ -13,6 +13,7 @@ pub mod drift;
 mod lab;
 pub mod lamport;
 pub mod params;
+pub mod snapshot;
 
 pub use lab::{Cell, Claim, Lab, LabSpec, Table, Verdict};
 pub use params::{ParamError, ParamKind, ParamSpec, Params};
