@@ -45,6 +45,8 @@ enum Command {
     Ntp(chronoscope_server::cli::ntp::NtpArgs),
     /// Hybrid logical clock timestamps from the system clock (`hlc now [--state FILE]`).
     Hlc(chronoscope_server::cli::hlc::HlcArgs),
+    /// Leases with fencing tokens: a worker paused past its lease, and the storage's verdict.
+    Lease(chronoscope_server::cli::lease::LeaseArgs),
     /// A distributed snapshot of a bank (Chandy–Lamport or Lai–Yang) and its conservation check.
     Snapshot(chronoscope_server::cli::snapshot::SnapshotArgs),
 }
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => chronoscope_server::cli::trace::run(args),
         Command::Ntp(args) => chronoscope_server::cli::ntp::run(args),
         Command::Hlc(args) => chronoscope_server::cli::hlc::run(args),
+        Command::Lease(args) => chronoscope_server::cli::lease::run(args),
         Command::Snapshot(args) => chronoscope_server::cli::snapshot::run(args),
     }
 }

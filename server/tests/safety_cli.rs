@@ -45,3 +45,44 @@ fn snapshot_without_fifo_fails_and_lai_yang_fixes_it() {
     assert_eq!(err.trim(), "error: the lab runs 2 to 8 nodes, got 12");
 }
 
+#[test]
+fn lease_prints_the_seed_story_and_no_fencing_corrupts() {
+    let (ok, out, err) = chronoscope(&["lease", "--ttl", "5s", "--gc-pause", "10s"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with(
+            "[Worker A] Acquired Lease (Token: 101)\n\
+             [Worker A] GC PAUSE (10 seconds)...\n\
+             [Server] Lease Expired.\n\
+             [Worker B] Acquired Lease (Token: 102)\n\
+             [Worker B] Write Success (Token: 102)\n\
+             [Worker A] Wakes up, tries to write with Token 101...\n\
+             [Server] REJECTED: Higher Token (102) already used.\n"
+        ),
+        "{out}"
+    );
+    let (ok, out, _) = chronoscope(&["lease", "--ttl", "5s", "--gc-pause", "10s", "--no-fencing"]);
+    assert!(!ok);
+    assert!(
+        out.contains("CHECK: CORRUPTED: Worker A's write (Token 101)"),
+        "{out}"
+    );
+    let (ok, out, _) = chronoscope(&[
+        "lease",
+        "--gc-pause",
+        "0",
+        "--drift",
+        "-40",
+        "--writes",
+        "8",
+        "--no-fencing",
+        "--verbose",
+    ]);
+    assert!(!ok, "{out}");
+    let (ok, _, err) = chronoscope(&["lease", "--ttl", "0s"]);
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "error: ttl must be a finite number from 0.1 to 3600 s, got 0"
+    );
+}

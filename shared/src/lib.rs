@@ -10,12 +10,13 @@
 //!   drifting physical clocks the simulator runs.
 //! - [`causality`] — causal broadcast (the `HoldBackQueue`), total-order broadcast, and
 //!   distributed snapshots (Chandy–Lamport, Lai–Yang).
+//! - [`coordination`] — leases with fencing tokens.
 //! - [`replication`] — CRDTs and versioned registers: the text CRDT, counters, dotted version
 //!   vectors.
 //! - [`sync`] — clock synchronisation: Cristian, Berkeley, NTP (filter, combine, poll),
 //!   Marzullo, fault-tolerant average.
 //! - [`check`] — history checkers: linearizability (Wing–Gong search, minimal
-//!   counterexamples), consistent cuts, conservation of money.
+//!   counterexamples), consistent cuts, conservation of money, fencing.
 //! - [`sim`] — a deterministic discrete-event simulator (virtual time, seeded RNG, event queue,
 //!   network model with per-link latency, loss and partitions) that the labs run on.
 //! - [`trace`] — the trace model every lab records into; ShiViz logs, Mermaid and SVG diagrams.
@@ -30,6 +31,7 @@
 pub mod causality;
 pub mod check;
 pub mod clocks;
+pub mod coordination;
 pub mod editor;
 mod json;
 pub mod labs;

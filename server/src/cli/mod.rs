@@ -7,6 +7,7 @@ pub mod drift;
 pub mod hlc;
 pub mod lamport;
 pub mod lamport_realtime;
+pub mod lease;
 pub mod ntp;
 pub mod snapshot;
 pub mod trace;

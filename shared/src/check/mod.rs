@@ -10,7 +10,9 @@
 //!   orphan messages that break it.
 //! - [`conservation`] — whether a recorded global state of a bank conserves its money, with
 //!   every misplaced transfer named.
+//! - [`fencing`] — whether two lease holders' writes interleaved at the storage.
 
 pub mod conservation;
 pub mod consistent_cut;
+pub mod fencing;
 pub mod linearizability;

@@ -12,6 +12,7 @@ pub mod chat;
 pub mod drift;
 mod lab;
 pub mod lamport;
+pub mod lease;
 pub mod params;
 pub mod snapshot;
 

@@ -1,0 +1,3 @@
+//! Coordination: leases with fencing tokens.
+
+pub mod lease;
