@@ -49,6 +49,9 @@ enum Command {
     Lease(chronoscope_server::cli::lease::LeaseArgs),
     /// A distributed snapshot of a bank (Chandy–Lamport or Lai–Yang) and its conservation check.
     Snapshot(chronoscope_server::cli::snapshot::SnapshotArgs),
+    /// TrueTime and commit wait: one write (`--write "Key=1, Val=A"`) or regions and clients
+    /// judged by the external-consistency checker.
+    Spanner(chronoscope_server::cli::spanner::SpannerArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Hlc(args) => chronoscope_server::cli::hlc::run(args),
         Command::Lease(args) => chronoscope_server::cli::lease::run(args),
         Command::Snapshot(args) => chronoscope_server::cli::snapshot::run(args),
+        Command::Spanner(args) => chronoscope_server::cli::spanner::run(args),
     }
 }
 

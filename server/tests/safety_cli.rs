@@ -86,3 +86,25 @@ fn lease_prints_the_seed_story_and_no_fencing_corrupts() {
         "error: ttl must be a finite number from 0.1 to 3600 s, got 0"
     );
 }
+
+#[test]
+fn spanner_write_prints_the_seed_output_and_the_lab_is_judged() {
+    let (ok, out, err) = chronoscope(&["spanner", "--write", "Key=1, Val=A"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "[TrueTime] Now: [100ms, 105ms] (Epsilon: 5ms)\n\
+         [Spanner] Assigned Commit Timestamp: 105ms\n\
+         [Spanner] WAIT: Sleeping for 5ms to ensure safety...\n\
+         [Spanner] COMMIT SUCCESS.\n"
+    );
+    let (ok, out, _) = chronoscope(&["spanner", "--duration", "3s"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("CHECK: externally consistent"), "{out}");
+    let (ok, out, _) = chronoscope(&["spanner", "--duration", "3s", "--no-commit-wait"]);
+    assert!(!ok);
+    assert!(out.contains("CHECK: VIOLATED"), "{out}");
+    let (ok, _, err) = chronoscope(&["spanner", "--write", "Key=1"]);
+    assert!(!ok);
+    assert_eq!(err, "error: expected \"Key=K, Val=V\", got \"Key=1\"");
+}

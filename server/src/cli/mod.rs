@@ -10,6 +10,7 @@ pub mod lamport_realtime;
 pub mod lease;
 pub mod ntp;
 pub mod snapshot;
+pub mod spanner;
 pub mod trace;
 mod units;
 

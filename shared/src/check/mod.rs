@@ -10,9 +10,12 @@
 //!   orphan messages that break it.
 //! - [`conservation`] — whether a recorded global state of a bank conserves its money, with
 //!   every misplaced transfer named.
+//! - [`external_consistency`] — Spanner's external consistency of a timestamped transaction
+//!   history in true time, and snapshot reads.
 //! - [`fencing`] — whether two lease holders' writes interleaved at the storage.
 
 pub mod conservation;
 pub mod consistent_cut;
+pub mod external_consistency;
 pub mod fencing;
 pub mod linearizability;

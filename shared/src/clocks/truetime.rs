@@ -78,6 +78,32 @@ impl TrueTime {
         self.last_sync_ms = local_ms;
     }
 
+    /// Records a synchronisation at local time `local_ms` whose own error bound is
+    /// `base_uncertainty_ms` (a Cristian exchange's RTT/2, say): ε falls to it and grows from
+    /// there. A base that is not finite and ≥ 0 is refused and nothing changes.
+    pub fn sync_with(
+        &mut self,
+        local_ms: f64,
+        base_uncertainty_ms: f64,
+    ) -> Result<(), TrueTimeError> {
+        if !(base_uncertainty_ms.is_finite() && base_uncertainty_ms >= 0.0) {
+            return Err(TrueTimeError::BadBase(base_uncertainty_ms));
+        }
+        self.base_uncertainty_ms = base_uncertainty_ms;
+        self.last_sync_ms = local_ms;
+        Ok(())
+    }
+
+    /// The assumed drift bound (a rate: 200 ppm is `0.0002`).
+    pub fn drift_bound(&self) -> f64 {
+        self.drift_bound
+    }
+
+    /// Local time of the last synchronisation, ms.
+    pub fn last_sync(&self) -> f64 {
+        self.last_sync_ms
+    }
+
     /// ε at local time `local_ms`, ms.
     pub fn epsilon(&self, local_ms: f64) -> f64 {
         let since = (local_ms - self.last_sync_ms).max(0.0);

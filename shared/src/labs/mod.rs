@@ -15,6 +15,7 @@ pub mod lamport;
 pub mod lease;
 pub mod params;
 pub mod snapshot;
+pub mod spanner;
 
 pub use lab::{Cell, Claim, Lab, LabSpec, Table, Verdict};
 pub use params::{ParamError, ParamKind, ParamSpec, Params};
