@@ -52,6 +52,9 @@ enum Command {
     /// TrueTime and commit wait: one write (`--write "Key=1, Val=A"`) or regions and clients
     /// judged by the external-consistency checker.
     Spanner(chronoscope_server::cli::spanner::SpannerArgs),
+    /// Byzantine fault-tolerant clock synchronisation: n clocks, f of them lying, and the
+    /// precision bound.
+    Bft(chronoscope_server::cli::bft::BftArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Lease(args) => chronoscope_server::cli::lease::run(args),
         Command::Snapshot(args) => chronoscope_server::cli::snapshot::run(args),
         Command::Spanner(args) => chronoscope_server::cli::spanner::run(args),
+        Command::Bft(args) => chronoscope_server::cli::bft::run(args),
     }
 }
 

@@ -108,3 +108,31 @@ fn spanner_write_prints_the_seed_output_and_the_lab_is_judged() {
     assert!(!ok);
     assert_eq!(err, "error: expected \"Key=K, Val=V\", got \"Key=1\"");
 }
+
+#[test]
+fn bft_holds_at_3f_plus_1_and_breaks_at_3f() {
+    let args = [
+        "bft",
+        "--nodes",
+        "4",
+        "--faulty",
+        "1",
+        "--algorithm",
+        "welch-lynch",
+        "--adversary",
+        "two-faced",
+    ];
+    let (ok, out, err) = chronoscope(&args);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("BFT clock sync: 4 nodes (N4 Byzantine, two-faced); Welch–Lynch fault-tolerant midpoint"), "{out}");
+    assert!(out.contains("HOLDS (n = 4 ≥ 3f + 1 = 4)"), "{out}");
+    let (ok, out, _) = chronoscope(&["bft", "--nodes", "3", "--faulty", "1"]);
+    assert!(!ok);
+    assert!(out.contains("BROKEN (n = 3 < 3f + 1 = 4)"), "{out}");
+    let (ok, _, err) = chronoscope(&["bft", "--nodes", "3", "--faulty", "2"]);
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "error: 2 faulty of 3 nodes leaves fewer than 2 correct ones"
+    );
+}

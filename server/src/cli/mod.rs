@@ -2,6 +2,7 @@
 //! (from the `chronoscope` crate) and prints its report. They compute nothing the browser page
 //! would have to compute again.
 
+pub mod bft;
 pub mod chat;
 pub mod drift;
 pub mod hlc;

@@ -7,6 +7,7 @@
 //! browser's lab frame drives any `dyn Lab` with the same controls; [`chart`] draws every lab's
 //! line charts in the same node colours.
 
+pub mod bft;
 pub mod chart;
 pub mod chat;
 pub mod drift;

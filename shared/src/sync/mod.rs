@@ -3,6 +3,7 @@
 //! `Date.now()`) and return estimates and corrections; they never read a clock themselves.
 
 pub mod berkeley;
+pub mod bft;
 pub mod cristian;
 pub mod ft_average;
 pub mod marzullo;
