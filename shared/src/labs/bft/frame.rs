@@ -2,6 +2,7 @@
 //! shape — the precision bound checked as a claim, the rounds' skew as a table.
 
 use super::{Adversary, BftConfig, BftLab};
+use crate::labs::chart::{LineChart, Series};
 use crate::labs::params::{fmt_number, Canonical, ParamKind, ParamSpec, Params};
 use crate::labs::{Claim, Lab, LabSpec, ParamError, Table, Verdict};
 use crate::sim::SimTime;
@@ -133,6 +134,35 @@ impl BftLab {
             seed: p.seed()?,
         };
         BftLab::new(config).map_err(|e| ParamError::new(FAULTY.key, e))
+    }
+
+    /// The correct clocks' skew before and after each round, with the precision bound.
+    pub fn skew_chart(&self) -> LineChart {
+        let mut c = LineChart::new(
+            "skew",
+            "The correct clocks' skew before and after each round, and the precision bound",
+            "time (s)",
+            "ms",
+        );
+        let rounds = self.rounds();
+        c.series.push(Series::node(
+            "skew before a round",
+            0,
+            rounds.iter().map(|r| (r.at_s, r.skew_before_ms)).collect(),
+        ));
+        c.series.push(Series::node(
+            "skew after a round",
+            1,
+            rounds.iter().map(|r| (r.at_s, r.skew_after_ms)).collect(),
+        ));
+        let bound = self.config().bound_ms();
+        c.series.push(Series {
+            name: format!("bound {}", self.config().bound_formula()),
+            node: None,
+            points: vec![(0.0, bound), (self.config().duration_s, bound)],
+            dashed: true,
+        });
+        c
     }
 
     /// Every round's skew before and after.

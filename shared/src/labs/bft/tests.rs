@@ -79,6 +79,18 @@ fn a_two_faced_node_breaks_it_at_n_equal_3f() {
 }
 
 #[test]
+fn the_skew_chart_has_both_lines_and_the_bound() {
+    let lab = run(BftConfig {
+        duration_s: 100.0,
+        ..BftConfig::default()
+    });
+    let c = lab.skew_chart();
+    assert_eq!(c.series.len(), 3);
+    assert_eq!(c.series[0].points.len(), lab.rounds().len());
+    assert_eq!(c.series[2].points[0].1, lab.config().bound_ms());
+}
+
+#[test]
 fn without_synchronisation_the_skew_would_pass_the_bound() {
     // The run is long enough for the drift alone to break the bound: the holds above mean
     // something.

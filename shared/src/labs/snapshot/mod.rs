@@ -37,6 +37,7 @@ use crate::sim::{Network, SimTime, Simulation};
 use crate::trace::{MessageId, Trace};
 use crate::NodeId;
 
+mod diagram;
 pub mod frame;
 #[cfg(test)]
 mod tests;

@@ -36,6 +36,7 @@ use crate::sim::{Network, SimTime, Simulation};
 use crate::sync::cristian::CristianSample;
 use crate::trace::Trace;
 
+mod diagram;
 pub mod frame;
 #[cfg(test)]
 mod tests;
