@@ -10,7 +10,9 @@
 pub mod bft;
 pub mod chart;
 pub mod chat;
+pub mod counter;
 pub mod drift;
+pub mod kv;
 mod lab;
 pub mod lamport;
 pub mod lease;
