@@ -147,7 +147,12 @@ pub async fn run(
         shutdown: shutdown.clone(),
         keepalive: config.keepalive,
     });
-    let app = router(&config, state.clone());
+    // The key-value store lab under /kv/ (its nodes' state in the data directory).
+    let kv = services::kv::KvStore::open(services::kv::KvConfig {
+        data_dir: Some(config.data_dir.join("kv")),
+        ..services::kv::KvConfig::default()
+    })?;
+    let app = router(&config, state.clone()).merge(services::kv::router(kv));
     let sd = shutdown.clone();
     // No Nagle: a relay forwards small frames one by one, and Nagle would hold each one
     // behind the peer's delayed ACK (tens of ms a hop).

@@ -33,6 +33,10 @@ enum Command {
     /// The Lamport chat as a seeded simulation: PENDING until stable, then (time, node)
     /// order; arrival, FIFO and causal order beside it (`chat --scenario pizza`).
     Chat(chronoscope_server::cli::chat::ChatArgs),
+    /// CRDT counters (G-Counter, PN-Counter) counting through a partition, merged on heal.
+    Counter(chronoscope_server::cli::counter::CounterArgs),
+    /// The Dynamo-style key-value store: `kv serve` (HTTP), `kv scenario NAME`, `kv metadata`.
+    Kv(chronoscope_server::cli::kv::KvArgs),
     /// Run the clock drift lab headless: drifting clocks, a sync algorithm, the skew.
     Drift(chronoscope_server::cli::drift::DriftArgs),
     /// Run the Lamport clock lab's experiments (simulated, or in real time on loopback TCP).
@@ -73,6 +77,8 @@ fn main() -> ExitCode {
             },
         ),
         Command::Chat(args) => chronoscope_server::cli::chat::run(args),
+        Command::Counter(args) => chronoscope_server::cli::counter::run(args),
+        Command::Kv(args) => chronoscope_server::cli::kv::run(args),
         Command::Drift(args) => chronoscope_server::cli::drift::run(args),
         Command::Lamport(args) => chronoscope_server::cli::lamport::run(args),
         Command::Trace(args) => chronoscope_server::cli::trace::run(args),

@@ -4,8 +4,10 @@
 
 pub mod bft;
 pub mod chat;
+pub mod counter;
 pub mod drift;
 pub mod hlc;
+pub mod kv;
 pub mod lamport;
 pub mod lamport_realtime;
 pub mod lease;
