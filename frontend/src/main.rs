@@ -1,6 +1,7 @@
 //! Chronoscope's browser front end: a Leptos CSR app, built by trunk, served by the relay.
 
 mod app;
+mod components;
 mod connection;
 mod frame;
 mod pages;

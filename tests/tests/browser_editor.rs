@@ -109,7 +109,7 @@ async fn three_tabs_with_a_slow_link_hold_back_then_converge() {
     let (ra, rc) = (replica(&a).await, replica(&c).await);
 
     // Slow the link a → c through a's latency matrix (the slider's change event).
-    let row = format!("#editor-matrix tr[data-link=\"{ra}-{rc}\"] input.delay");
+    let row = format!("#editor-matrix td[data-link=\"{ra}-{rc}\"] input.delay");
     a.wait_for_css(&row).await;
     a.client
         .execute(
@@ -124,7 +124,7 @@ async fn three_tabs_with_a_slow_link_hold_back_then_converge() {
         .expect("script runs");
     // Every tab shows the new matrix.
     for tab in [&a, &b, &c] {
-        let label = format!("#editor-matrix tr[data-link=\"{ra}-{rc}\"] .delay-ms");
+        let label = format!("#editor-matrix td[data-link=\"{ra}-{rc}\"] .delay-ms");
         eventually(WAIT, "matrix change seen by every tab", || async {
             let t = tab.text(&label).await;
             if t.contains(&SLOW_MS.to_string()) {

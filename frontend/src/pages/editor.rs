@@ -15,6 +15,7 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlTextAreaElement;
 
 use super::trace::open_in_trace_view;
+use crate::components::LatencyGrid;
 use crate::connection::{Connected, Relay};
 
 /// While a message is in flight (unacknowledged), typing batches up: the batch goes out at
@@ -26,8 +27,6 @@ const RESEND_MS: u64 = 1000;
 const TICK_MS: u64 = 200;
 /// Delivered-log lines shown.
 const LOG_LINES: usize = 40;
-/// Highest delay a slider offers, ms.
-const SLIDER_MAX_MS: u32 = 5000;
 
 fn now_ms() -> f64 {
     window().performance().map_or(0.0, |p| p.now())
@@ -427,7 +426,6 @@ pub fn Editor() -> impl IntoView {
                         on:input=move |_| state.take_input()
                     ></textarea>
                     <Problems state=state />
-                    <LatencyMatrix relay=relay />
                 </div>
                 <aside class="editor-panel">
                     <div class="card">
@@ -460,6 +458,7 @@ pub fn Editor() -> impl IntoView {
                     <Delivered state=state />
                 </aside>
             </div>
+            <LatencyMatrix relay=relay />
         </section>
     }
 }
@@ -617,98 +616,22 @@ fn Delivered(state: EditorState) -> impl IntoView {
     }
 }
 
-/// One slider (delay), a jitter field and a cut toggle per directed link between the present
-/// replicas; every change goes to the relay, which broadcasts the new matrix to every tab.
+/// The room's latency matrix as a square grid (sender rows × recipient columns); every change
+/// goes to the relay, which broadcasts the new matrix to every tab.
 #[component]
 fn LatencyMatrix(relay: Relay) -> impl IntoView {
-    let link_of = move |from: u32, to: u32| {
-        relay
-            .matrix
-            .with_untracked(|m| m.iter().find(|l| l.from == from && l.to == to).copied())
-            .unwrap_or(Link {
-                from,
-                to,
-                delay_ms: 0,
-                jitter_ms: 0,
-                cut: false,
-            })
-    };
-    let rows = move || {
-        let members = relay.members.get();
-        let matrix = relay.matrix.get();
-        let mut rows = Vec::new();
-        for a in &members {
-            for b in &members {
-                if a.replica == b.replica {
-                    continue;
-                }
-                let (from, to) = (a.replica, b.replica);
-                let link = matrix
-                    .iter()
-                    .find(|l| l.from == from && l.to == to)
-                    .copied()
-                    .unwrap_or_else(|| link_of(from, to));
-                rows.push(view! {
-                    <tr data-link=format!("{from}-{to}")>
-                        <td>{format!("{from} → {to}")}</td>
-                        <td>
-                            <input
-                                type="range"
-                                class="delay"
-                                min="0"
-                                max=SLIDER_MAX_MS
-                                step="50"
-                                prop:value=link.delay_ms
-                                on:change=move |ev| {
-                                    let v = event_target_value(&ev).parse().unwrap_or(0);
-                                    relay.set_link(Link { delay_ms: v, ..link_of(from, to) });
-                                }
-                            />
-                            <span class="delay-ms">{format!("{} ms", link.delay_ms)}</span>
-                        </td>
-                        <td>
-                            <input
-                                type="number"
-                                class="jitter"
-                                min="0"
-                                max=SLIDER_MAX_MS
-                                step="10"
-                                prop:value=link.jitter_ms
-                                on:change=move |ev| {
-                                    let v: u32 = event_target_value(&ev).parse().unwrap_or(0);
-                                    relay.set_link(Link { jitter_ms: v.min(SLIDER_MAX_MS), ..link_of(from, to) });
-                                }
-                            />
-                        </td>
-                        <td>
-                            <input
-                                type="checkbox"
-                                class="cut"
-                                prop:checked=link.cut
-                                on:change=move |ev| {
-                                    relay.set_link(Link { cut: event_target_checked(&ev), ..link_of(from, to) });
-                                }
-                            />
-                        </td>
-                    </tr>
-                });
-            }
-        }
-        rows
-    };
     view! {
-        <div class="card">
+        <div class="card latency-matrix">
             <h2>"Latency matrix"</h2>
-            <p class="hint">
-                "Delay per directed link (relay → recipient), uniform jitter on top, and a cut "
-                "switch that holds the link's ops until healed. Every tab sees the same matrix."
-            </p>
-            <table id="editor-matrix">
-                <thead>
-                    <tr><th>"link"</th><th>"delay"</th><th>"jitter ms"</th><th>"cut"</th></tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
+            <LatencyGrid
+                id="editor-matrix"
+                members=relay.members
+                matrix=relay.matrix
+                me=relay.replica
+                on_change=move |link: Link| {
+                    relay.set_link(link);
+                }
+            />
             <Show when=move || relay.members.with(|m| m.len() < 2)>
                 <p class="hint">"Alone in the room: open this page in another tab to get links."</p>
             </Show>
