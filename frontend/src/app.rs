@@ -77,7 +77,16 @@ fn Navigation(slug: Memo<String>) -> impl IntoView {
                     let slugs: Vec<&'static str> = entries.iter().map(|e| e.slug).collect();
                     let active = move || slugs.contains(&slug.get().as_str());
                     Some(view! {
-                        <details class="nav-group" class:active=active>
+                        <details
+                            class="nav-group"
+                            class:active=active
+                            on:toggle=|ev| close_other_menus(&ev)
+                            on:keydown=|ev| {
+                                if ev.key() == "Escape" {
+                                    close_menu_of(&ev, true);
+                                }
+                            }
+                        >
                             <summary>{g.label()}</summary>
                             <ul>
                                 {entries
@@ -107,15 +116,45 @@ fn Navigation(slug: Memo<String>) -> impl IntoView {
     }
 }
 
+/// The menu (`details`) an event happened in.
+fn menu_of(ev: &web_sys::Event) -> Option<web_sys::Element> {
+    ev.target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .and_then(|el| el.closest("details.nav-group").ok().flatten())
+}
+
 /// Closes the menu a link was chosen from.
 fn close_menu(ev: &leptos::ev::MouseEvent) {
-    let details = ev
-        .target()
-        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-        .and_then(|el| el.closest("details").ok().flatten());
-    if let Some(d) = details {
+    close_menu_of(ev, false);
+}
+
+/// Closes the menu an event happened in; with `refocus`, the focus goes back to its heading
+/// (Escape in a menu, as in any menu button).
+fn close_menu_of(ev: &web_sys::Event, refocus: bool) {
+    let Some(d) = menu_of(ev) else { return };
+    if d.has_attribute("open") {
         let _ = d.remove_attribute("open");
+        if refocus {
+            if let Ok(Some(summary)) = d.query_selector("summary") {
+                let _ = summary.unchecked_ref::<web_sys::HtmlElement>().focus();
+            }
+        }
     }
+}
+
+/// One menu open at a time: opening one closes the others.
+fn close_other_menus(ev: &web_sys::Event) {
+    let Some(this) = menu_of(ev) else { return };
+    if !this.has_attribute("open") {
+        return;
+    }
+    let _ = this.set_attribute("data-keep", "");
+    while let Ok(Some(other)) =
+        document().query_selector("details.nav-group[open]:not([data-keep])")
+    {
+        let _ = other.remove_attribute("open");
+    }
+    let _ = this.remove_attribute("data-keep");
 }
 
 /// "connected / reconnecting / offline", as y-websocket users know it.

@@ -1,13 +1,33 @@
 //! The drift lab page in real headless Chromium: it renders, its chart moves, its controls
 //! act on the simulation, and the tab measures its offset to the relay over the WebSocket.
 
-use std::time::Duration;
-
-use chronoscope_e2e::{Browser, TestServer, WAIT};
+use chronoscope_e2e::{Browser, Tab, TestServer};
 use fantoccini::Locator;
 
+/// How many probe rounds the tab has completed (its own one-second timer).
+async fn probe_count(tab: &Tab) -> u64 {
+    let text = tab.text(".probe li:last-child").await;
+    text.rsplit("probes: ")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("unreadable probe count {text:?}"))
+}
+
+/// Waits until the sync log shows a Berkeley round.
+async fn until_berkeley(tab: &Tab) {
+    tab.until("a Berkeley round in the sync log", || async {
+        let log = tab.text(".events").await;
+        if log.contains("SYNC EVENT (Berkeley") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    })
+    .await;
+}
+
 /// The path of the first offset line.
-async fn points(tab: &chronoscope_e2e::Tab) -> String {
+async fn points(tab: &Tab) -> String {
     tab.client
         .find(Locator::Css("figure[data-chart=offsets] svg path.line"))
         .await
@@ -47,23 +67,34 @@ async fn drift_page_renders_and_its_chart_moves() {
     // The simulation advances and the chart's lines change.
     let t0 = sim_seconds(&tab.text(".frame-time").await);
     let p0 = points(&tab).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let t1 = sim_seconds(&tab.text(".frame-time").await);
-    let p1 = points(&tab).await;
-    assert!(t1 > t0, "simulated time did not advance: {t0} → {t1}");
-    assert_ne!(p0, p1, "the chart did not move");
+    tab.until("the run advances and its chart moves", || async {
+        let (t1, p1) = (
+            sim_seconds(&tab.text(".frame-time").await),
+            points(&tab).await,
+        );
+        if t1 > t0 && p1 != p0 {
+            Ok(())
+        } else {
+            Err((t1, p1.len()))
+        }
+    })
+    .await;
 
-    // Pause stops it; step advances by exactly one event.
-    tab.client
-        .find(Locator::Css("button.play"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Pause stops it: two of the tab's own probe rounds later (a second of its timers each,
+    // ten play-loop frames each if it still played) the simulated time has not moved.
+    tab.click("button.play").await;
+    tab.wait_for_css("button.play[aria-pressed=false]").await;
     let paused = tab.text(".frame-time").await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let probes = probe_count(&tab).await;
+    tab.until("two more probe rounds", || async {
+        let n = probe_count(&tab).await;
+        if n >= probes + 2 {
+            Ok(())
+        } else {
+            Err(n)
+        }
+    })
+    .await;
     assert_eq!(
         tab.text(".frame-time").await,
         paused,
@@ -75,39 +106,19 @@ async fn drift_page_renders_and_its_chart_moves() {
     for name in ["A", "B", "C", "D"] {
         assert!(chrony.contains(name), "{chrony}");
     }
-    tab.client
-        .find(Locator::Css("button.play"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let log = tab.text(".events").await;
-        if log.contains("SYNC EVENT (Berkeley") {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no sync event in the log: {log:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    tab.click("button.play").await;
+    until_berkeley(&tab).await;
 
     // The real-network probe: the tab measures its offset and RTT to the relay.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    tab.until("a probe result", || async {
         let last = tab.text(".probe .probe-last").await;
         if last.contains("RTT") {
-            break;
+            Ok(())
+        } else {
+            Err(last)
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no probe result: {last:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     tab.close().await;
 }
 
@@ -119,14 +130,7 @@ async fn drift_page_opens_its_sync_messages_in_the_diagram_view() {
     let tab = browser.open(&server.url("/#/drift")).await;
     tab.wait_for_css("section.drift h1").await;
     // Wait for a Berkeley round, so the trace holds messages.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !tab.text(".events").await.contains("SYNC EVENT (Berkeley") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no sync event in the log"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_berkeley(&tab).await;
     tab.click("button.open-trace").await;
     let text = tab.expect_legal_diagram().await;
     assert!(text.contains("poll"), "Mermaid drew {text:?}");

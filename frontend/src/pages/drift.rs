@@ -114,6 +114,11 @@ pub fn Drift() -> impl IntoView {
             <div class="card">
                 <h2>"Sync events"</h2>
                 <div class="events">{log}</div>
+                <Show when=move || run.with(|r: &DriftRun| r.lab.events().is_empty()).unwrap_or(true)>
+                    <p class="hint empty">
+                        "No sync round yet: the first one comes after the algorithm's interval                          (press Play, or Run to a later time)."
+                    </p>
+                </Show>
             </div>
             <RelayProbe />
         </LabFrame>

@@ -207,9 +207,27 @@ pub fn TraceView() -> impl IntoView {
             Err(_) => String::new(),
         })
     });
+    // The space-time view is drawn as wide as its box: measured when it mounts and on resize.
+    let out_ref = NodeRef::<leptos::html::Div>::new();
+    let width = RwSignal::new(640.0f64);
+    let measure = move || {
+        if let Some(el) = out_ref.get_untracked() {
+            let w = f64::from(el.client_width());
+            if w > 0.0 && (w - width.get_untracked()).abs() >= 1.0 {
+                width.set(w);
+            }
+        }
+    };
+    out_ref.on_load(move |_| request_animation_frame(measure));
+    let resize = window_event_listener(leptos::ev::resize, move |_| measure());
+    on_cleanup(move || resize.remove());
     let our_svg = move || {
         imported.with(|p| match p {
-            Ok(i) => svg::space_time_svg(&i.trace, i.trace.window(from.get(), count.get()), 640.0),
+            Ok(i) => svg::space_time_svg(
+                &i.trace,
+                i.trace.window(from.get(), count.get()),
+                width.get(),
+            ),
             Err(_) => String::new(),
         })
     };
@@ -371,11 +389,11 @@ pub fn TraceView() -> impl IntoView {
                     <div id="mermaid-out" inner_html=move || mermaid_svg.get()></div>
                     <p class="error">{move || mermaid_error.get()}</p>
                     <button on:click=copy>"Copy Mermaid text"</button>
-                    <textarea id="mermaid-text" class="mono" rows="10" cols="60" readonly prop:value=move || text.get()></textarea>
+                    <textarea id="mermaid-text" class="mono" rows="10" cols="60" readonly aria-label="the diagram as Mermaid text" prop:value=move || text.get()></textarea>
                 </div>
                 <div class="card">
                     <h2>"Space-time view"</h2>
-                    <div id="space-time-out" inner_html=our_svg></div>
+                    <div id="space-time-out" node_ref=out_ref inner_html=our_svg></div>
                 </div>
             </div>
         </section>

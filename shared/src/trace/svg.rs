@@ -6,12 +6,18 @@
 //! are drawn dashed to the window's edge), so the output size is bounded by the window, never by
 //! the trace. The x axis is physical time when every event in the window has one, otherwise the
 //! recording order.
+//!
+//! **Colours.** Node `n`'s lane and events are drawn in `labs::chart::node_colour(n)`, the
+//! colour the labs' charts and tables give it, so a node looks the same in every view of a
+//! page. Texts and arrows carry classes (`lane-name`, `caption`, `message`) that a page's
+//! stylesheet can re-colour for its theme; the attributes are the defaults of a saved file.
 
 use std::fmt::Write as _;
 use std::ops::Range;
 
 use super::mermaid::fmt_ms;
 use super::{EventId, EventKind, Trace};
+use crate::labs::chart::node_colour;
 
 /// The largest window drawn; longer windows are cut to this many events.
 pub const MAX_WINDOW: usize = 2_000;
@@ -68,7 +74,7 @@ pub fn space_time_svg(trace: &Trace, window: Range<EventId>, width: f64) -> Stri
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" class="space-time" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
     );
-    out.push_str(r##"<defs><marker id="st-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#555"/></marker></defs>"##);
+    out.push_str(r##"<defs><marker id="st-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path class="arrow-head" d="M0,0L10,5L0,10z" fill="#555"/></marker></defs>"##);
     let axis = if physical {
         format!(
             "time {} ms → {} ms",
@@ -80,7 +86,7 @@ pub fn space_time_svg(trace: &Trace, window: Range<EventId>, width: f64) -> Stri
     };
     let _ = write!(
         out,
-        r##"<text x="{LEFT}" y="{:.1}" fill="#666">events {}–{} of {}; {}</text>"##,
+        r##"<text class="caption" x="{LEFT}" y="{:.1}" fill="#666">events {}–{} of {}; {}</text>"##,
         height - 6.0,
         window.start,
         window.end,
@@ -91,10 +97,11 @@ pub fn space_time_svg(trace: &Trace, window: Range<EventId>, width: f64) -> Stri
         let y = lane_y(n);
         let _ = write!(
             out,
-            r##"<text x="8" y="{:.1}" fill="#222">{}</text><line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#bbb"/>"##,
+            r##"<text class="lane-name" x="8" y="{:.1}" fill="#222">{}</text><line class="lane" x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{}" stroke-width="2" stroke-opacity=".45"/>"##,
             y + 4.0,
             escape(&trace.node_name(n)),
-            width - RIGHT
+            width - RIGHT,
+            node_colour(n as usize)
         );
     }
     for edge in trace.edges_in(window.clone()) {
@@ -129,10 +136,15 @@ pub fn space_time_svg(trace: &Trace, window: Range<EventId>, width: f64) -> Stri
     }
     for id in window.clone() {
         let e = &trace.events()[id];
-        let fill = match e.kind {
-            EventKind::Local => "#888",
-            EventKind::Send { .. } => "#2a7ae2",
-            EventKind::Receive { .. } => "#d9822b",
+        // The node's colour; a receive is a ring, a local event a smaller dot.
+        let colour = node_colour(e.node as usize);
+        let (r, paint) = match e.kind {
+            EventKind::Local => (3, format!(r#"fill="{colour}""#)),
+            EventKind::Send { .. } => (4, format!(r#"fill="{colour}""#)),
+            EventKind::Receive { .. } => (
+                4,
+                format!(r##"fill="#fff" stroke="{colour}" stroke-width="2""##),
+            ),
         };
         let mut title = format!("event {id} on {}: L{}", trace.node_name(e.node), e.lamport);
         if let Some(t) = e.physical_ms {
@@ -143,7 +155,7 @@ pub fn space_time_svg(trace: &Trace, window: Range<EventId>, width: f64) -> Stri
         }
         let _ = write!(
             out,
-            r#"<circle class="event" cx="{:.1}" cy="{:.1}" r="4" fill="{fill}"><title>{}</title></circle>"#,
+            r#"<circle class="event" cx="{:.1}" cy="{:.1}" r="{r}" {paint}><title>{}</title></circle>"#,
             x(at(id)),
             lane_y(e.node),
             escape(&title)
