@@ -59,6 +59,9 @@ enum Command {
     /// Byzantine fault-tolerant clock synchronisation: n clocks, f of them lying, and the
     /// precision bound.
     Bft(chronoscope_server::cli::bft::BftArgs),
+    /// The NTP-for-Raft proposal's TimeSyncService over gRPC: `timesync serve` runs a node
+    /// that serves GetTime and keeps its clock in sync with its peers.
+    Timesync(chronoscope_server::cli::timesync::TimesyncArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Snapshot(args) => chronoscope_server::cli::snapshot::run(args),
         Command::Spanner(args) => chronoscope_server::cli::spanner::run(args),
         Command::Bft(args) => chronoscope_server::cli::bft::run(args),
+        Command::Timesync(args) => chronoscope_server::cli::timesync::run(args),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod lease;
 pub mod ntp;
 pub mod snapshot;
 pub mod spanner;
+pub mod timesync;
 pub mod trace;
 mod units;
 

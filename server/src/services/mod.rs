@@ -8,3 +8,4 @@
 pub mod clock;
 pub mod kv;
 pub mod ntp;
+pub mod timesync;

@@ -3,12 +3,14 @@
 //! four-timestamp exchanges to [`TimeSync::round`], and applies the [`Decision`] to its clock.
 //!
 //! The algorithm is the proposal's, built from NTP's parts (D. Mills, RFC 5905): per peer the
-//! offset θ and delay δ of each exchange and a clock filter (minimum delay of the last eight);
+//! offset θ and delay δ of each exchange and a clock filter (minimum delay of the last eight,
+//! restarted when a sample's interval misses the best one's: the peer's clock has moved);
 //! at least `min_peers` fresh answers before a result is trusted; Marzullo's intersection
 //! (K. Marzullo, 1984) over `offset ± (δ/2 + ε)` rejects falsetickers; the truechimers are
 //! combined by inverse distance; a history of `history_size` uncorrected offsets gives the
-//! drift (their slope, as chrony estimates frequency) and the adaptive interval; corrections
-//! slew at `adjustment_rate` and step only past `step_threshold`. When too few peers answer
+//! drift (their slope, when it is statistically significant) and the adaptive interval; the
+//! clock is corrected by the least that puts it inside the majority's interval (nothing if it
+//! is inside already), slewing at `adjustment_rate` and stepping only past `step_threshold`. When too few peers answer
 //! the node keeps its own clock, its error bound grows by φ per second, and it retries with
 //! exponential backoff (from `timeout` up to `sync_interval`) until the partition heals.
 //!
@@ -24,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     marzullo::{self, Chimer, Interval},
-    ntp::{combine, ClockFilter, Exchange, FrequencyEstimator, PHI},
+    ntp::{combine, ClockFilter, Exchange, PHI},
 };
 use crate::{
     clocks::physical_clock::{AdjustPolicy, Adjustment, ClockSpec, PhysicalClock},
@@ -297,8 +299,8 @@ pub struct TimeSync {
     peers: BTreeMap<String, Peer>,
     /// Uncorrected combined offsets `(mono, offset)`, newest last, at most `history_size`.
     history: VecDeque<(f64, f64)>,
-    /// Drift estimate from the history.
-    frequency: FrequencyEstimator,
+    /// The last significant drift estimate from the history, ppm (positive: fast).
+    drift_ppm: Option<f64>,
     /// Rounds in a row without synchronisation (drives the backoff).
     failures: u32,
     /// Error bound at `error_at`, seconds.
@@ -325,7 +327,7 @@ impl TimeSync {
             config,
             peers: peers.into_iter().map(|p| (p, Peer::default())).collect(),
             history: VecDeque::new(),
-            frequency: FrequencyEstimator::new(),
+            drift_ppm: None,
             failures: 0,
             error_bound: UNSYNCED_ERROR,
             error_at: 0.0,
@@ -353,7 +355,8 @@ impl TimeSync {
     }
 
     /// One round: `mono` is monotonic seconds now, `total_correction` everything applied to
-    /// our clock so far (seconds), `results` the polled peers' answers.
+    /// our clock so far (seconds), `results` the polled peers' answers — several for one peer
+    /// in a burst (each goes through its clock filter; the peer counts once).
     pub fn round(
         &mut self,
         mono: f64,
@@ -372,8 +375,21 @@ impl TimeSync {
                     let mut sample = x.sample(1e-6);
                     sample.offset += total_correction;
                     sample.at = mono;
+                    // Two samples of an unchanged peer clock both contain its offset, so their
+                    // intervals meet. If the new one misses the filter's best, the peer's clock
+                    // has moved (its own daemon corrected it): the older samples are stale.
+                    if peer
+                        .filter
+                        .best()
+                        .is_some_and(|b| !b.interval_at(mono).meets(&sample.interval_at(mono)))
+                    {
+                        peer.filter.clear();
+                    }
                     peer.filter.push(sample);
-                    fresh.push(name);
+                    // A burst (chrony's iburst) gives one peer several exchanges a round.
+                    if !fresh.contains(&name) {
+                        fresh.push(name);
+                    }
                 }
                 PollResult::Failed(why) => {
                     peer.last_failure = Some(why);
@@ -467,20 +483,37 @@ impl TimeSync {
         while self.history.len() > self.config.history_size {
             self.history.pop_front();
         }
-        self.frequency.push(mono, raw);
-        let ppm = self.frequency.ppm();
+        // A frequency correction only when slewing alone cannot hold the clock: the drift
+        // would carry it past its error bound within one interval. (Peers correct too, and
+        // to each node their corrections look like drift; correcting small "drifts" in a
+        // fast loop lets the whole group wander in frequency.)
+        let half_width = (selection.interval.hi - selection.interval.lo) / 2.0;
+        let estimate = significant_drift_ppm(&self.history);
+        if estimate.is_some() {
+            self.drift_ppm = estimate;
+        }
+        let fresh_drift =
+            estimate.filter(|ppm| ppm.abs() * 1e-6 * self.config.sync_interval > half_width);
+        let ppm = self.drift_ppm;
         self.failures = 0;
         self.synced = true;
         self.syncs += 1;
         self.last_offset = Some(offset);
-        let half_width = (selection.interval.hi - selection.interval.lo) / 2.0;
-        self.error_bound = half_width + (offset - selection.interval.midpoint()).abs();
+        // The smallest correction that makes our clock consistent with the majority: none
+        // when zero offset lies in the interval they agree on (a slew in progress stops),
+        // else to the interval's nearer end. An imprecise round (wide intervals) thus never
+        // moves a clock further than it is measurably wrong; moving to the middle of a wide
+        // interval would scatter the peers beyond each other's intervals, and a scattered
+        // group has no majority left. Rounds with tighter intervals then bring it closer.
+        let interval = selection.interval;
+        let delta = 0.0_f64.clamp(interval.lo, interval.hi);
+        self.error_bound = half_width + (delta - interval.midpoint()).abs();
         self.error_at = mono;
-        let correction = if offset.abs() > self.config.step_threshold {
-            Correction::Step { delta: offset }
+        let correction = if delta.abs() > self.config.step_threshold {
+            Correction::Step { delta }
         } else {
             Correction::Slew {
-                delta: offset,
+                delta,
                 rate: self.config.adjustment_rate,
             }
         };
@@ -498,7 +531,7 @@ impl TimeSync {
                 falsetickers,
             },
             correction: Some(correction),
-            frequency_correction_ppm: ppm.map(|p| -p),
+            frequency_correction_ppm: fresh_drift.map(|p| -p),
             next_poll_in: next,
         }
     }
@@ -521,7 +554,7 @@ impl TimeSync {
     /// The error bound at monotonic time `mono`: grows by φ (plus a tenth of the drift
     /// estimate, for its own uncertainty) per second since the last update.
     pub fn error_bound_at(&self, mono: f64) -> f64 {
-        let rate = PHI + self.frequency.ppm().map_or(0.0, |p| p.abs() * 1e-7);
+        let rate = PHI + self.drift_ppm.map_or(0.0, |p| p.abs() * 1e-7);
         self.error_bound + rate * (mono - self.error_at).max(0.0)
     }
 
@@ -548,12 +581,56 @@ impl TimeSync {
     pub fn tracking(&self, mono: f64) -> Tracking {
         Tracking {
             last_offset: self.last_offset,
-            frequency_ppm: self.frequency.ppm(),
+            frequency_ppm: self.drift_ppm,
             error_bound: self.error_bound_at(mono),
             synced: self.synced,
             syncs: self.syncs,
             failed_rounds: self.failed_rounds,
         }
+    }
+}
+
+/// The fewest history points a drift estimate is made from.
+const MIN_DRIFT_POINTS: usize = 4;
+
+/// Our clock's drift from the history of uncorrected offsets `(mono, offset)`: the negated
+/// least-squares slope (a fast clock makes the offsets fall), ppm — when it is significant:
+/// at least [`MIN_DRIFT_POINTS`] points and a slope that is not zero at the 0.1 % level
+/// (Student's t with n − 2 degrees of freedom). Otherwise `None`, so that read noise over a
+/// short history (1 ms over 2 s reads as 500 ppm) never becomes a frequency correction.
+fn significant_drift_ppm(history: &VecDeque<(f64, f64)>) -> Option<f64> {
+    let n = history.len();
+    if n < MIN_DRIFT_POINTS {
+        return None;
+    }
+    let nf = n as f64;
+    let mx = history.iter().map(|p| p.0).sum::<f64>() / nf;
+    let my = history.iter().map(|p| p.1).sum::<f64>() / nf;
+    let sxx: f64 = history.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if sxx.is_nan() || sxx <= 0.0 {
+        return None;
+    }
+    let slope = history.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / sxx;
+    let residuals: f64 = history
+        .iter()
+        .map(|p| (p.1 - my - slope * (p.0 - mx)).powi(2))
+        .sum();
+    let stderr = (residuals / (nf - 2.0) / sxx).sqrt();
+    (slope.is_finite() && slope.abs() > t_999(n - 2) * stderr).then_some(-slope * 1e6)
+}
+
+/// Two-sided 99.9 % quantiles of Student's t distribution by degrees of freedom (beyond ten,
+/// the quantile at the low end of each range, so the test never gets less strict).
+fn t_999(dof: usize) -> f64 {
+    const T: [f64; 10] = [
+        636.6, 31.60, 12.92, 8.610, 6.869, 5.959, 5.408, 5.041, 4.781, 4.587,
+    ];
+    match dof {
+        0 => f64::INFINITY,
+        1..=10 => T[dof - 1],
+        11..=20 => 4.437,
+        21..=60 => 3.850,
+        _ => 3.460,
     }
 }
 
@@ -696,12 +773,14 @@ mod tests {
             (3, &["E".to_owned()][..])
         );
         assert!((offset + 0.120).abs() < 0.0015, "{offset}");
-        assert_eq!(
-            d.correction,
-            Some(Correction::Slew {
-                delta: *offset,
-                rate: 0.1
-            })
+        // Corrected to the near end of the agreed interval: short of the offset by at most
+        // the half round trip and dispersion (1 ms here).
+        let Some(Correction::Slew { delta, rate }) = d.correction else {
+            panic!("{d:?}")
+        };
+        assert!(
+            rate == 0.1 && delta > *offset && delta - offset < 0.0011,
+            "{delta}"
         );
         let rows = s.sources(10.0, 0.0);
         let symbols: String = rows.iter().map(|r| r.state.symbol()).collect();
@@ -772,7 +851,13 @@ mod tests {
 
     #[test]
     fn drift_is_estimated_and_compensated() {
-        let mut s = TimeSync::new(config(), ["B", "C", "D"].map(String::from));
+        // 200 ppm over 20 s intervals is 4 ms: more than the 1 ms interval, so slewing alone
+        // would not hold the clock and the frequency is corrected.
+        let config = TimeSyncConfig {
+            sync_interval: 20.0,
+            ..config()
+        };
+        let mut s = TimeSync::new(config, ["B", "C", "D"].map(String::from));
         // 200 ppm fast, slewing only.
         let mut clock = NodeClock::new(0.0, 200e-6, 0.0, 1);
         let mut t = 0.0;
@@ -787,7 +872,87 @@ mod tests {
         }
         let ppm = s.tracking(t).frequency_ppm.unwrap();
         assert!((ppm - 200.0).abs() < 5.0, "{ppm}");
-        assert!(clock.offset_at(t).abs() < 0.001);
+        // Within the agreed interval (1 ms half round trip) and within the error bound.
+        let left = clock.offset_at(t);
+        assert!(left.abs() < 0.0011, "{left}");
+        assert!(left.abs() <= s.tracking(t).error_bound, "{left}");
+    }
+
+    #[test]
+    fn a_clock_inside_the_majoritys_interval_is_kept() {
+        // Three peers 0.3 ms ahead, with 2 ms round trips: zero is inside their interval, so
+        // the clock is consistent and not moved; 3 ms ahead it is not, and it is corrected
+        // to the interval's nearer end (3 ms less the 1 ms half round trip and dispersion).
+        let mut s = TimeSync::new(config(), ["B", "C", "D"].map(String::from));
+        let answers = |theirs: f64| {
+            ["B", "C", "D"]
+                .map(|n| (n.to_owned(), PollResult::Answered(exchange(0.0, theirs))))
+                .to_vec()
+        };
+        let d = s.round(0.0, 0.0, answers(0.0003));
+        assert_eq!(
+            d.correction,
+            Some(Correction::Slew {
+                delta: 0.0,
+                rate: 0.1
+            })
+        );
+        assert!(s.tracking(0.0).error_bound >= 0.0003);
+        let mut s = TimeSync::new(config(), ["B", "C", "D"].map(String::from));
+        let d = s.round(0.0, 0.0, answers(0.003));
+        let Some(Correction::Slew { delta, .. }) = d.correction else {
+            panic!("{d:?}")
+        };
+        assert!((delta - 0.002).abs() < 1e-4, "{delta}");
+    }
+
+    #[test]
+    fn a_peer_whose_clock_moved_is_not_judged_by_stale_samples() {
+        // B's fast samples show it 120 ms ahead; then B corrects its clock and answers from 0
+        // with slower round trips. The filter restarts instead of keeping the stale 120 ms.
+        let mut s = TimeSync::new(config(), ["B", "C", "D"].map(String::from));
+        let answer = |theirs: f64, extra: f64| {
+            let mut x = exchange(0.0, theirs);
+            x.t4 += extra;
+            PollResult::Answered(x)
+        };
+        for i in 0..3 {
+            s.round(f64::from(i), 0.0, vec![("B".into(), answer(0.120, 0.0))]);
+        }
+        s.round(3.0, 0.0, vec![("B".into(), answer(0.0, 0.004))]);
+        let b = &s.sources(3.0, 0.0)[0];
+        assert!(b.offset.unwrap().abs() < 0.003, "{b:?}");
+    }
+
+    #[test]
+    fn noise_on_a_short_history_is_not_taken_for_drift() {
+        // Rounds every 0.5 s, offsets with ±1 ms of noise and no drift: a plain slope would
+        // read hundreds of ppm; the significance test keeps the frequency alone.
+        let mut s = TimeSync::new(
+            TimeSyncConfig {
+                sync_interval: 0.5,
+                ..config()
+            },
+            ["B", "C", "D"].map(String::from),
+        );
+        let mut rng = SmallRng::seed_from_u64(3);
+        let mut corrections = 0;
+        for i in 0..40 {
+            let ours: f64 = rng.gen_range(-0.001..0.001);
+            let answers = ["B", "C", "D"]
+                .map(|n| (n.to_owned(), PollResult::Answered(exchange(ours, 0.0))))
+                .to_vec();
+            let d = s.round(f64::from(i) * 0.5, 0.0, answers);
+            corrections += usize::from(d.frequency_correction_ppm.is_some());
+        }
+        assert!(
+            corrections <= 2,
+            "{corrections} frequency corrections from noise"
+        );
+        assert!(s
+            .tracking(20.0)
+            .frequency_ppm
+            .is_none_or(|p| p.abs() < 500.0));
     }
 
     #[test]
