@@ -36,36 +36,6 @@
 //! ([`EditorSession::from_snapshot`]): the same document and clock as replaying the prefix,
 //! without replaying it.
 //!
-//! ## Hostile tabs
-//! The relay stamps each message with its sender and checks nothing else, so a tab may send
-//! any well-formed payload. Every check below depends only on the message and on its causal
-//! past (what its clock says its sender had delivered, which every replica delivers before
-//! it), never on what else happens to have arrived here — so every replica refuses exactly the
-//! same messages, and the honest ones still converge:
-//! - an insert must use its sender's own ids, continuing its sender's numbering exactly
-//!   ([`EditorError::ForeignInsert`], [`EditorError::InsertOutOfSequence`]): a stolen id would
-//!   make the real owner's later insert look like a duplicate;
-//! - every character an op names (origins, delete targets) must be in the message's causal
-//!   past ([`EditorError::OutsideCausalPast`]): a delete of a character the sender never saw,
-//!   or that was never sent, would apply at one replica and not at another;
-//! - an insert's origins must have been neighbours in its causal past, left before right
-//!   ([`EditorError::OriginsApart`]): integrating an insert between far-apart origins depends
-//!   on which concurrent characters a replica holds;
-//! - no clock entry and no `seq` may run more than [`MAX_AHEAD`] broadcasts past what this
-//!   replica has delivered ([`EditorError::TooFarAhead`]), so a lying clock cannot park
-//!   unbounded memory in the hold-back queue.
-//!
-//! A message refused before the queue (malformed, mis-numbered, too far ahead) is never
-//! delivered: its sender's later messages wait behind it, bounded by [`MAX_AHEAD`]. A
-//! message whose *ops* are refused is delivered as a no-op — its place in its sender's sequence
-//! is spent, its clock counts, none of its ops is applied (for [`EditorError::OriginsApart`],
-//! none from the refused insert on: the neighbour check needs the message's earlier ops
-//! applied) — so nothing honest ever waits on it, and every replica applies the same ops.
-//!
-//! A clock that claims broadcasts not yet made, within the window, is not a divergence: every
-//! replica holds the message until those broadcasts arrive (this replica, too, for claims on
-//! its own broadcasts: [`EditorSession::take_patches`]) and then delivers it.
-//!
 //! ## Trace
 //! The session records the tab's view of the causal multicast as a [`Trace`]
 //! ([`EditorSession::trace`]): each own broadcast is a send on this replica's line; each
@@ -85,9 +55,7 @@ use crate::causality::holdback::{
 };
 use crate::clocks::vector_clock::VectorClock;
 use crate::protocol::Payload;
-use crate::replication::text::{
-    CharId, Patch, SnapshotError, TextDoc, TextError, TextOp, TextSnapshot,
-};
+use crate::replication::text::{Patch, SnapshotError, TextDoc, TextError, TextOp, TextSnapshot};
 use crate::trace::{Event, EventId, EventKind, MessageId, Trace, VectorTimestamp};
 use crate::NodeId;
 
@@ -95,19 +63,6 @@ use crate::NodeId;
 /// adds two, so the trace may hold one more); later messages are not recorded, so a long
 /// session's trace stops growing.
 pub const TRACE_CAP: usize = 2000;
-
-/// How many broadcasts of any one replica a message's clock (or its `seq`) may claim beyond
-/// what this replica has delivered of it. An honest message waits here at most for the
-/// messages still in flight on a slower link (a few per second of link delay); a claim past
-/// this is refused ([`EditorError::TooFarAhead`]), which bounds what one sender can park in
-/// the hold-back queue at `MAX_AHEAD` messages.
-pub const MAX_AHEAD: u64 = 1024;
-
-/// At most this many bytes of JSON in one message's payload ([`EditorSession::flush`] splits
-/// larger batches): with the `op` frame around it, well under the relay's
-/// [`crate::protocol::MAX_FRAME_BYTES`].
-pub const MAX_PAYLOAD_BYTES: usize = 48 * 1024;
-const _: () = assert!(MAX_PAYLOAD_BYTES + 1024 <= crate::protocol::MAX_FRAME_BYTES);
 
 /// The relay payload of one editor message: the sender's vector clock and the ops of one batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,10 +114,6 @@ pub struct SessionSnapshot {
     pub clock: VectorClock,
     /// The document, tombstones included ([`TextSnapshot`]).
     pub doc: TextSnapshot,
-    /// How many characters each writer had inserted through its messages: per replica,
-    /// ascending `(message seq, characters through it)` at each message that inserted some —
-    /// what the causal-past checks of later messages need ([`EditorSession::receive`]).
-    pub inserted: BTreeMap<NodeId, Vec<(u64, u32)>>,
 }
 
 /// A message ready to go to the relay as an `op` frame.
@@ -219,78 +170,8 @@ pub enum EditorError {
     /// The causal layer refused the message.
     #[error(transparent)]
     Causal(#[from] CausalError),
-    /// The message's clock (or its seq) claims a broadcast of `node` more than [`MAX_AHEAD`]
-    /// past what this replica has delivered of it.
-    #[error(
-        "message {from}#{seq} claims broadcast {claimed} of replica {node}, but {delivered} \
-         are delivered here and at most {MAX_AHEAD} more may be awaited"
-    )]
-    TooFarAhead {
-        /// The sender the relay stamped.
-        from: NodeId,
-        /// The message's seq.
-        seq: u64,
-        /// The replica whose broadcast is claimed.
-        node: NodeId,
-        /// The broadcast claimed.
-        claimed: u64,
-        /// How many broadcasts of `node` this replica has delivered.
-        delivered: u64,
-    },
-    /// A delivered message inserts with an id of another replica (delivered as a no-op).
-    #[error("message {from}#{seq} inserts character {id}, which is not its sender's")]
-    ForeignInsert {
-        /// The sender the relay stamped.
-        from: NodeId,
-        /// The message's seq.
-        seq: u64,
-        /// The first id of the insert.
-        id: CharId,
-    },
-    /// A delivered message's insert does not continue its sender's numbering (delivered as a
-    /// no-op).
-    #[error(
-        "message {from}#{seq} inserts character {id}, but its sender's next character is \
-         {expected}"
-    )]
-    InsertOutOfSequence {
-        /// The sender the relay stamped.
-        from: NodeId,
-        /// The message's seq.
-        seq: u64,
-        /// The first id of the insert.
-        id: CharId,
-        /// The seq its sender's next character has.
-        expected: u32,
-    },
-    /// A delivered message names a character outside its causal past: never sent, or sent in
-    /// a message its sender had not delivered (delivered as a no-op).
-    #[error("message {from}#{seq} names character {id}, which is not in its causal past")]
-    OutsideCausalPast {
-        /// The sender the relay stamped.
-        from: NodeId,
-        /// The message's seq.
-        seq: u64,
-        /// The first such character.
-        id: CharId,
-    },
-    /// A delivered message inserts between origins that were not neighbours in its causal
-    /// past ([`TextError::OriginsApart`]); its ops before that insert are applied, as at
-    /// every replica.
-    #[error(
-        "message {from}#{seq} inserts {id} between origins that were not neighbours in its \
-         causal past"
-    )]
-    OriginsApart {
-        /// The sender the relay stamped.
-        from: NodeId,
-        /// The message's seq.
-        seq: u64,
-        /// The first id of the insert.
-        id: CharId,
-    },
-    /// A checked op was still refused by the text CRDT (a bug, not a hostile sender: the
-    /// checks above admit only ops the CRDT applies).
+    /// A delivered message's op could not be applied (a corrupt message: causal delivery
+    /// guarantees its dependencies were applied).
     #[error("delivered op refused by the text CRDT: {0}")]
     Text(#[from] TextError),
     /// One of our own messages came back out of order (only the catch-up may replay them).
@@ -319,18 +200,6 @@ pub struct EditorSession {
     trace: Trace,
     /// The send event of each recorded broadcast, by (sender, seq).
     traced_sends: BTreeMap<(NodeId, u64), EventId>,
-    /// Per replica, ascending `(message seq, characters it had inserted through that message)`
-    /// at each delivered (or own) message that inserted some: which of its characters a
-    /// message's clock covers ([`EditorSession::chars_through`]).
-    inserted: BTreeMap<NodeId, Vec<(u64, u32)>>,
-    /// Messages whose clock claims broadcasts of this replica it has not made yet, with their
-    /// arrival time: an honest tab never sends one, but the other replicas hold such a message
-    /// until those broadcasts arrive and then deliver it, so this one must too — it goes to the
-    /// hold-back queue once [`EditorSession::flush`] has made the broadcasts it claims.
-    parked: Vec<(CausalMessage<Vec<TextOp>>, f64)>,
-    /// Patches of deliveries that a flush released (parked messages), for the view to take
-    /// ([`EditorSession::take_patches`]).
-    released: Vec<Patch>,
 }
 
 impl EditorSession {
@@ -343,9 +212,6 @@ impl EditorSession {
             unacked: BTreeMap::new(),
             trace: Trace::new(),
             traced_sends: BTreeMap::new(),
-            inserted: BTreeMap::new(),
-            parked: Vec::new(),
-            released: Vec::new(),
         }
     }
 
@@ -361,7 +227,6 @@ impl EditorSession {
         Ok(EditorSession {
             doc: TextDoc::from_snapshot(replica, &snapshot.doc)?,
             queue: HoldBackQueue::starting_at(replica, snapshot.clock.clone()),
-            inserted: snapshot.inserted.clone(),
             ..EditorSession::new(replica)
         })
     }
@@ -370,13 +235,12 @@ impl EditorSession {
     /// snapshot is a clean cut: it cannot hold a message without its dependencies) or local
     /// edits wait in the open batch (they are in the document but in no message yet).
     pub fn snapshot(&self) -> Option<SessionSnapshot> {
-        if self.queue.held_len() > 0 || !self.parked.is_empty() || !self.batch.is_empty() {
+        if self.queue.held_len() > 0 || !self.batch.is_empty() {
             return None;
         }
         Some(SessionSnapshot {
             clock: self.queue.clock().clone(),
             doc: self.doc.snapshot(),
-            inserted: self.inserted.clone(),
         })
     }
 
@@ -424,27 +288,13 @@ impl EditorSession {
 
     /// Closes the open batch into one causal message stamped at `now_ms`; `None` if the batch
     /// is empty. The message is kept as unacknowledged until [`EditorSession::ack`].
-    ///
-    /// A message's payload stays under [`MAX_PAYLOAD_BYTES`], so its frame fits the relay's
-    /// [`crate::protocol::MAX_FRAME_BYTES`]: a larger batch (a paste) goes out over several
-    /// messages — call `flush` until it returns `None`. An insert too long for one message is
-    /// cut into runs that continue each other, the ops typing the same text would have made.
     pub fn flush(&mut self, now_ms: f64) -> Option<Outgoing> {
         if self.batch.is_empty() {
             return None;
         }
-        let ops = self.take_message_ops();
+        let ops = std::mem::take(&mut self.batch);
         let message = self.queue.send(ops, now_ms);
         let seq = message.seq();
-        let me = self.replica();
-        let before = self.chars_through(me, seq - 1);
-        let added: u32 = message
-            .payload
-            .iter()
-            .filter(|op| matches!(op, TextOp::Insert { .. }))
-            .map(|op| op.len_chars() as u32)
-            .sum();
-        self.record_inserted(me, seq, before + added);
         self.trace_send(self.replica(), &message.clock, now_ms);
         let payload = EditPayload {
             c: message.clock,
@@ -455,95 +305,7 @@ impl EditorSession {
             payload: Payload::encode(&payload).expect("payloads serialize"),
         };
         self.unacked.insert(seq, (now_ms, payload));
-        self.release_parked(now_ms);
         Some(out)
-    }
-
-    /// Takes from the front of the open batch the ops of one message: as many as fit in
-    /// [`MAX_PAYLOAD_BYTES`] of JSON beside the clock, cutting an insert that does not fit.
-    fn take_message_ops(&mut self) -> Vec<TextOp> {
-        // The clock this message will carry: ours with our own entry one higher.
-        let clock_len = serde_json::to_string(self.queue.clock()).map_or(0, |c| c.len()) + 24;
-        let budget = MAX_PAYLOAD_BYTES.saturating_sub(clock_len + r#"{"c":,"o":[]}"#.len());
-        let mut used = 0;
-        let mut n = 0;
-        for op in &self.batch {
-            let len = op_json_len(op) + 1; // and its comma
-            if used + len > budget {
-                break;
-            }
-            used += len;
-            n += 1;
-        }
-        if n == self.batch.len() {
-            return std::mem::take(&mut self.batch);
-        }
-        if n > 0 {
-            return self.batch.drain(..n).collect();
-        }
-        // The first op alone is too large; only an insert can be (a delete is a few bytes).
-        let TextOp::Insert {
-            id,
-            origin_left,
-            origin_right,
-            text,
-        } = &mut self.batch[0]
-        else {
-            return vec![self.batch.remove(0)];
-        };
-        let head = TextOp::Insert {
-            id: *id,
-            origin_left: *origin_left,
-            origin_right: *origin_right,
-            text: String::new(),
-        };
-        let room = budget.saturating_sub(op_json_len(&head) + 1);
-        let (mut cut, mut chars, mut size) = (0, 0u32, 0);
-        for (i, c) in text.char_indices() {
-            size += escaped_json_len(c);
-            if size > room && chars > 0 {
-                break;
-            }
-            cut = i + c.len_utf8();
-            chars += 1;
-        }
-        let rest = text.split_off(cut);
-        let first = std::mem::replace(text, rest);
-        let (first_id, first_left) = (*id, *origin_left);
-        // The rest continues the run: its left origin is the last character taken.
-        *origin_left = Some(CharId {
-            replica: id.replica,
-            seq: id.seq + chars - 1,
-        });
-        id.seq += chars;
-        vec![TextOp::Insert {
-            id: first_id,
-            origin_left: first_left,
-            origin_right: *origin_right,
-            text: first,
-        }]
-    }
-
-    /// Hands the parked messages whose claims on this replica's broadcasts now hold to the
-    /// hold-back queue; what they deliver waits in `released` for the view.
-    fn release_parked(&mut self, now_ms: f64) {
-        let sent = self.queue.clock().get(self.replica());
-        let (ready, parked): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked)
-            .into_iter()
-            .partition(|(m, _)| m.clock.get(self.replica()) <= sent);
-        self.parked = parked;
-        for (m, at) in ready {
-            let mut patches = std::mem::take(&mut self.released);
-            // A refusal here was the sender's lie; every replica refuses it alike.
-            let _ = self.deliver(m, at, now_ms, &mut patches);
-            self.released = patches;
-        }
-    }
-
-    /// The patches of remote messages that a [`EditorSession::flush`] released (messages that
-    /// had claimed this replica's broadcasts before it made them): apply them to the view.
-    pub fn take_patches(&mut self) -> Vec<Patch> {
-        std::mem::take(&mut self.released)
     }
 
     /// The relay made message `seq` durable: it need not be re-sent.
@@ -561,11 +323,6 @@ impl EditorSession {
                 payload: Payload::encode(p).expect("payloads serialize"),
             })
             .collect()
-    }
-
-    /// How many sent messages the relay has not acknowledged yet.
-    pub fn unacked_len(&self) -> usize {
-        self.unacked.len()
     }
 
     /// The unacknowledged messages, for the side panel.
@@ -613,168 +370,29 @@ impl EditorSession {
         if from == self.replica() {
             return self.adopt_own(seq, payload, now_ms);
         }
-        self.check_window(from, seq, &payload.c)?;
         let message = CausalMessage {
             sender: from,
             clock: payload.c,
             payload: payload.o,
         };
-        if message.clock.get(self.replica()) > self.queue.clock().get(self.replica()) {
-            let id = message.id();
-            if !self.parked.iter().any(|(m, _)| m.id() == id) {
-                self.parked.push((message, now_ms));
-            }
-            return Ok(Vec::new());
-        }
+        let delivered = self.queue.receive(message, now_ms)?;
         let mut patches = Vec::new();
-        self.deliver(message, now_ms, now_ms, &mut patches)?;
-        Ok(patches)
-    }
-
-    /// Gives `message` (which arrived at `received_ms`) to the hold-back queue and applies
-    /// what it delivers, adding the patches to `patches` (also when a delivered message is
-    /// refused: the others are applied).
-    fn deliver(
-        &mut self,
-        message: CausalMessage<Vec<TextOp>>,
-        received_ms: f64,
-        now_ms: f64,
-        patches: &mut Vec<Patch>,
-    ) -> Result<(), EditorError> {
-        let delivered = self.queue.receive(message, received_ms)?;
         let mut refused = None;
         for m in delivered {
             self.trace_delivery(&m, now_ms);
-            // Checked against its causal past, which every replica has delivered before it:
-            // a refused message is a no-op everywhere (see "Hostile tabs").
-            let seq = m.seq();
-            let applied = self
-                .check_ops(m.sender, seq, &m.clock, &m.payload)
-                .and_then(|()| {
-                    let past = Past {
-                        inserted: &self.inserted,
-                        sender: m.sender,
-                        seq,
-                        clock: &m.clock,
-                    };
-                    let (end, applied) = past.apply(&mut self.doc, &m.payload, patches);
-                    self.record_inserted(m.sender, seq, end);
-                    applied
-                });
-            if let Err(e) = applied {
-                refused = refused.or(Some(e));
-            }
-        }
-        refused.map_or(Ok(()), Err)
-    }
-
-    /// Refuses a message whose `seq` or clock runs more than [`MAX_AHEAD`] broadcasts past
-    /// what this replica has delivered.
-    fn check_window(&self, from: NodeId, seq: u64, clock: &VectorClock) -> Result<(), EditorError> {
-        let mine = self.queue.clock();
-        for (node, claimed) in clock.iter() {
-            let delivered = mine.get(node);
-            if claimed.saturating_sub(delivered) > MAX_AHEAD {
-                return Err(EditorError::TooFarAhead {
-                    from,
-                    seq,
-                    node,
-                    claimed,
-                    delivered,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// How many characters `replica` had inserted through its message `k` (0 for none).
-    fn chars_through(&self, replica: NodeId, k: u64) -> u32 {
-        chars_in(self.inserted.get(&replica), k)
-    }
-
-    /// Records that `replica` had inserted `end` characters through its message `seq`
-    /// (messages arrive here in each sender's order).
-    fn record_inserted(&mut self, replica: NodeId, seq: u64, end: u32) {
-        if end > self.chars_through(replica, seq) {
-            self.inserted.entry(replica).or_default().push((seq, end));
-        }
-    }
-
-    /// Checks the ops of message `sender#seq` with clock `clock` against its causal past (see
-    /// "Hostile tabs" in the module docs). Depends only on the message and the messages its
-    /// clock counts.
-    fn check_ops(
-        &self,
-        sender: NodeId,
-        seq: u64,
-        clock: &VectorClock,
-        ops: &[TextOp],
-    ) -> Result<(), EditorError> {
-        let mut next = self.chars_through(sender, seq - 1);
-        // The characters of `r` the message may name: its sender's own so far, and for
-        // everyone else what the clock counts.
-        let known = |r: NodeId, next: u32| {
-            if r == sender {
-                next
-            } else {
-                self.chars_through(r, clock.get(r))
-            }
-        };
-        let outside = |id: CharId| EditorError::OutsideCausalPast {
-            from: sender,
-            seq,
-            id,
-        };
-        for op in ops {
-            match op {
-                TextOp::Insert {
-                    id,
-                    origin_left,
-                    origin_right,
-                    text,
-                } => {
-                    if id.replica != sender {
-                        return Err(EditorError::ForeignInsert {
-                            from: sender,
-                            seq,
-                            id: *id,
-                        });
-                    }
-                    if text.is_empty() {
-                        return Err(TextError::Empty.into()); // the wire reader refuses these
-                    }
-                    let end = (id.seq == next)
-                        .then(|| id.seq.checked_add(op.len_chars() as u32))
-                        .flatten()
-                        .ok_or(EditorError::InsertOutOfSequence {
-                            from: sender,
-                            seq,
-                            id: *id,
-                            expected: next,
-                        })?;
-                    for origin in [origin_left, origin_right].into_iter().flatten() {
-                        if origin.seq >= known(origin.replica, next) {
-                            return Err(outside(*origin));
-                        }
-                    }
-                    next = end;
-                }
-                TextOp::Delete { target, len } => {
-                    if *len == 0 {
-                        return Err(TextError::Empty.into());
-                    }
-                    let bound = known(target.replica, next);
-                    if target.seq.checked_add(*len).is_none_or(|end| end > bound) {
-                        let first = CharId {
-                            replica: target.replica,
-                            seq: target.seq.max(bound),
-                        };
-                        return Err(outside(first));
-                    }
+            for op in &m.payload {
+                // Causal delivery applied every dependency first; a refusal means the message
+                // itself is corrupt. The queue has delivered it: go on with the rest.
+                match self.doc.apply_remote(op) {
+                    Ok(p) => patches.extend(p),
+                    Err(e) => refused = refused.or(Some(e)),
                 }
             }
         }
-        Ok(())
+        match refused {
+            Some(e) => Err(e.into()),
+            None => Ok(patches),
+        }
     }
 
     /// Takes back one of our own messages that a reload kept but the relay never acknowledged
@@ -815,21 +433,12 @@ impl EditorSession {
                 expected: sent + 1,
             });
         }
-        // Our own message from the relay's log: checked as anyone's would be (a resumed id is
-        // only as trustworthy as whoever held its token).
-        self.check_ops(self.replica(), seq, &payload.c, &payload.o)?;
         let mut scratch = self.doc.clone();
         let mut patches = Vec::new();
-        let past = Past {
-            inserted: &self.inserted,
-            sender: self.replica(),
-            seq,
-            clock: &payload.c,
-        };
-        let (end, applied) = past.apply(&mut scratch, &payload.o, &mut patches);
-        applied?;
+        for op in &payload.o {
+            patches.extend(scratch.apply_remote(op)?);
+        }
         self.doc = scratch;
-        self.record_inserted(self.replica(), seq, end);
         self.queue.stamp_send(now_ms);
         self.trace_send(self.replica(), &payload.c, now_ms);
         Ok(patches)
@@ -914,11 +523,6 @@ impl EditorSession {
 
     /// The held messages, each with the broadcast it waits for and since when.
     pub fn held(&self) -> Vec<HeldView> {
-        let me = self.replica();
-        let waiting_for_us = Dependency {
-            node: me,
-            seq: self.queue.clock().get(me) + 1,
-        };
         self.queue
             .held()
             .map(|h| HeldView {
@@ -928,13 +532,6 @@ impl EditorSession {
                 held_since: h.held_since,
                 ops: h.message.payload.iter().map(describe_op).collect(),
             })
-            .chain(self.parked.iter().map(|(m, at)| HeldView {
-                sender: m.sender,
-                seq: m.seq(),
-                waiting_for: waiting_for_us,
-                held_since: *at,
-                ops: m.payload.iter().map(describe_op).collect(),
-            }))
             .collect()
     }
 
@@ -942,100 +539,6 @@ impl EditorSession {
     pub fn delivered_log(&self) -> &[DeliveryRecord] {
         self.queue.delivered_log()
     }
-}
-
-/// The causal past of message `sender#seq` with clock `clock`, as far as its ops may name
-/// characters in it.
-struct Past<'a> {
-    inserted: &'a BTreeMap<NodeId, Vec<(u64, u32)>>,
-    sender: NodeId,
-    seq: u64,
-    clock: &'a VectorClock,
-}
-
-impl Past<'_> {
-    /// Applies the message's ops (already through [`EditorSession::check_ops`]) to `doc`,
-    /// refusing an insert whose origins were not neighbours in the causal past
-    /// ([`TextDoc::apply_remote_checked`]); the ops before such an insert stay applied, as
-    /// they do at every replica. Returns how many characters the sender has inserted through
-    /// the ops applied, and the refusal, if any.
-    fn apply(
-        &self,
-        doc: &mut TextDoc,
-        ops: &[TextOp],
-        patches: &mut Vec<Patch>,
-    ) -> (u32, Result<(), EditorError>) {
-        let mut next = chars_in(self.inserted.get(&self.sender), self.seq - 1);
-        for op in ops {
-            let past = |r: NodeId| {
-                if r == self.sender {
-                    next
-                } else {
-                    chars_in(self.inserted.get(&r), self.clock.get(r))
-                }
-            };
-            match doc.apply_remote_checked(op, &past) {
-                Ok(p) => patches.extend(p),
-                Err(TextError::OriginsApart(id)) => {
-                    let refused = EditorError::OriginsApart {
-                        from: self.sender,
-                        seq: self.seq,
-                        id,
-                    };
-                    return (next, Err(refused));
-                }
-                Err(e) => return (next, Err(e.into())),
-            }
-            if let TextOp::Insert { .. } = op {
-                next += op.len_chars() as u32;
-            }
-        }
-        (next, Ok(()))
-    }
-}
-
-/// The length of `op` as JSON (its wire form), without writing out an insert's text.
-fn op_json_len(op: &TextOp) -> usize {
-    match op {
-        TextOp::Insert {
-            id,
-            origin_left,
-            origin_right,
-            text,
-        } => {
-            let head = TextOp::Insert {
-                id: *id,
-                origin_left: *origin_left,
-                origin_right: *origin_right,
-                text: String::new(),
-            };
-            serde_json::to_string(&head).map_or(0, |h| h.len())
-                + text.chars().map(escaped_json_len).sum::<usize>()
-        }
-        TextOp::Delete { .. } => serde_json::to_string(op).map_or(0, |d| d.len()),
-    }
-}
-
-/// How many bytes `c` takes inside a JSON string as serde_json writes it.
-fn escaped_json_len(c: char) -> usize {
-    match c {
-        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
-        '\0'..='\u{1f}' => 6,
-        _ => c.len_utf8(),
-    }
-}
-
-/// How many characters a replica with insert record `inserted` ([`EditorSession`]'s
-/// `inserted`) had inserted through its message `k`.
-fn chars_in(inserted: Option<&Vec<(u64, u32)>>, k: u64) -> u32 {
-    inserted.map_or(0, |v| {
-        let i = v.partition_point(|&(m, _)| m <= k);
-        if i == 0 {
-            0
-        } else {
-            v[i - 1].1
-        }
-    })
 }
 
 /// A short human description of an op: `ins "héllo" at 3:0 after 1:4`, `del 2 from 1:7`.
@@ -1194,40 +697,6 @@ mod tests {
         let patches = send(&a, &m, &mut b, 2.0);
         assert_eq!(b.text(), "😀 good day");
         assert_eq!(crate::replication::text::map_caret_utf16(6, &patches), 11);
-    }
-
-    #[test]
-    fn a_paste_larger_than_a_frame_goes_out_as_several_messages_that_rebuild_it() {
-        let mut a = EditorSession::new(1);
-        let mut b = EditorSession::new(2);
-        a.edit_utf16(0, 0, "start ").unwrap();
-        let m = a.flush(0.0).unwrap();
-        send(&a, &m, &mut b, 0.0);
-        // 1 MB of text that JSON escapes unevenly: quotes, newlines, controls, wide chars.
-        let line = "\"quoted\" \\ tab\t ctl\u{1} é 😀 ascii text of the line\n";
-        let paste: String = line.repeat(1_000_000 / line.len() + 1);
-        assert!(paste.len() >= 1_000_000);
-        a.edit_utf16(6, 0, &paste).unwrap();
-        a.edit_utf16(0, 1, "S").unwrap(); // and an edit elsewhere in the same batch
-        let mut messages = 0;
-        while let Some(out) = a.flush(1.0) {
-            let frame = crate::protocol::ServerFrame::Op {
-                from: 1,
-                seq: out.seq,
-                index: u64::MAX,
-                payload: out.payload.clone(),
-            };
-            let len = serde_json::to_string(&frame).unwrap().len();
-            assert!(
-                len <= crate::protocol::MAX_FRAME_BYTES,
-                "frame of {len} bytes"
-            );
-            send(&a, &out, &mut b, 2.0);
-            messages += 1;
-        }
-        assert!(messages > 20, "{messages} messages");
-        assert_eq!(b.text(), a.text());
-        assert_eq!(b.text(), format!("Start {paste}"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::{cell::RefCell, rc::Rc, time::Duration};
 
-use chronoscope::editor::{diff_utf16, EditorSession, TRACE_CAP};
+use chronoscope::editor::{diff_utf16, EditorError, EditorSession, TRACE_CAP};
 use chronoscope::protocol::{ClientFrame, Link, Payload, ServerFrame};
 use chronoscope::replication::text::{map_caret_utf16, Patch};
 use leptos::prelude::*;
@@ -18,11 +18,8 @@ use super::trace::open_in_trace_view;
 use crate::components::LatencyGrid;
 use crate::connection::{Connected, Relay};
 
-/// While a message is in flight (unacknowledged), typing batches up: the batch goes out at
-/// the ack, or after this long at most, ms. On an idle line a keystroke goes out at once.
+/// How long typing may run on before its batch goes out as one causal message, ms.
 const BATCH_MS: u64 = 150;
-/// How long after the relay refused a frame the unacknowledged messages are sent again, ms.
-const RESEND_MS: u64 = 1000;
 /// How often the panel's "waited for" times tick, ms.
 const TICK_MS: u64 = 200;
 /// Delivered-log lines shown.
@@ -59,10 +56,8 @@ pub struct EditorState {
     version: RwSignal<u64>,
     /// Caught up with the relay on the current connection: our ops may go out.
     live: RwSignal<bool>,
-    /// The open batch waits for an ack (or the `BATCH_MS` timer) to go out.
+    /// A batch flush is scheduled.
     flush_due: StoredValue<bool>,
-    /// A re-send of the unacknowledged messages is scheduled (after a refused frame).
-    resend_due: StoredValue<bool>,
     /// What went wrong, newest last (refused frames, lost ops).
     problems: RwSignal<Vec<String>>,
 }
@@ -78,7 +73,6 @@ impl EditorState {
             version: RwSignal::new(0),
             live: RwSignal::new(false),
             flush_due: StoredValue::new(false),
-            resend_due: StoredValue::new(false),
             problems: RwSignal::new(Vec::new()),
         };
         relay.on_frame(move |f| state.on_frame(f));
@@ -142,9 +136,9 @@ impl EditorState {
                 match result {
                     Some(Ok(patches)) => self.apply_patches(&patches),
                     Some(Err(e)) => {
-                        // A refusal at delivery may come with other deliveries applied (held
-                        // messages it released): show the session's text as it is.
-                        self.apply_patches(&[]);
+                        if matches!(e, EditorError::Text(_)) {
+                            self.apply_patches(&[]);
+                        }
                         self.problem(format!("op {from}#{seq} refused: {e}"));
                     }
                     None => {}
@@ -154,17 +148,6 @@ impl EditorState {
             ServerFrame::Ack { seq, .. } => {
                 self.with_session(|s| s.ack(*seq));
                 self.persist();
-                // The line is idle again: what was typed meanwhile goes out now.
-                if self.flush_due.get_value() && self.line_idle() {
-                    self.flush();
-                }
-                self.bump();
-            }
-            ServerFrame::Error { message } => {
-                // Shown in the page, and never left at that: an op the relay did not store is
-                // still unacknowledged, so it is sent again (the relay de-duplicates).
-                self.problem(format!("the relay refused a frame: {message}"));
-                self.schedule_resend();
                 self.bump();
             }
             _ => {}
@@ -232,18 +215,6 @@ impl EditorState {
     fn on_connected(self, _c: Connected) {
         self.live.set(true);
         self.restore_stored();
-        self.resend_unacked();
-        self.flush();
-        self.persist();
-        self.bump();
-    }
-
-    /// Send every unacknowledged message again.
-    fn resend_unacked(self) {
-        self.resend_due.set_value(false);
-        if !self.live.get_untracked() {
-            return; // the next catch-up re-sends them
-        }
         let resend = self.with_session(|s| s.resend()).unwrap_or_default();
         for out in resend {
             self.relay.send(&ClientFrame::Op {
@@ -252,22 +223,9 @@ impl EditorState {
                 from: None,
             });
         }
-    }
-
-    fn schedule_resend(self) {
-        if self.resend_due.get_value() {
-            return;
-        }
-        self.resend_due.set_value(true);
-        set_timeout(
-            move || self.resend_unacked(),
-            Duration::from_millis(RESEND_MS),
-        );
-    }
-
-    /// No message of ours is in flight.
-    fn line_idle(self) -> bool {
-        self.with_session(|s| s.unacked_len() == 0).unwrap_or(true)
+        self.flush();
+        self.persist();
+        self.bump();
     }
 
     /// Read the text area and turn what changed since we last looked into local ops.
@@ -297,54 +255,27 @@ impl EditorState {
         self.bump();
     }
 
-    /// New local ops are in the batch: on an idle line they go out at once; while a message
-    /// is in flight they wait for its ack (Nagle's rule), or `BATCH_MS` at most.
     fn schedule_flush(self) {
-        if self.line_idle() {
-            self.flush();
-            return;
-        }
         if self.flush_due.get_value() {
             return;
         }
         self.flush_due.set_value(true);
-        set_timeout(
-            move || {
-                if self.flush_due.get_value() {
-                    self.flush();
-                }
-            },
-            Duration::from_millis(BATCH_MS),
-        );
+        set_timeout(move || self.flush(), Duration::from_millis(BATCH_MS));
     }
 
-    /// Close the open batch into causal messages (one, or several for a batch too large for
-    /// one frame, such as a paste) and send them (if offline they stay unacknowledged and go
-    /// out after the next catch-up).
+    /// Close the open batch into one causal message and send it (if offline it stays
+    /// unacknowledged and goes out after the next catch-up).
     fn flush(self) {
         self.flush_due.set_value(false);
         if !self.live.get_untracked() {
             return;
         }
-        let mut released = Vec::new();
-        let mut sent = false;
-        while let Some(Some(out)) = self.with_session(|s| {
-            let out = s.flush(now_ms());
-            released.extend(s.take_patches());
-            out
-        }) {
+        if let Some(Some(out)) = self.with_session(|s| s.flush(now_ms())) {
             self.relay.send(&ClientFrame::Op {
                 seq: out.seq,
                 payload: out.payload,
                 from: None,
             });
-            sent = true;
-        }
-        if !released.is_empty() {
-            // Remote messages that waited for these broadcasts were delivered.
-            self.apply_patches(&released);
-        }
-        if sent {
             self.persist();
             self.bump();
         }
@@ -465,19 +396,7 @@ pub fn Editor() -> impl IntoView {
 
 #[component]
 fn Problems(state: EditorState) -> impl IntoView {
-    let unsynced = move || {
-        state.version.get();
-        state
-            .with_session(|s| s.unacked_len() + usize::from(s.batch_len() > 0))
-            .unwrap_or(0)
-    };
     view! {
-        <p id="editor-sync" class="hint" data-unsynced=unsynced>
-            {move || match unsynced() {
-                0 => "Every edit of this tab is stored by the relay.".to_owned(),
-                n => format!("{n} edit message(s) of this tab not yet stored by the relay."),
-            }}
-        </p>
         <ul class="editor-problems error">
             {move || {
                 state.problems.get().into_iter().map(|p| view! { <li>{p}</li> }).collect_view()

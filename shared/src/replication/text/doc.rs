@@ -507,64 +507,16 @@ impl TextDoc {
     /// already deleted characters, change nothing. On error nothing changes.
     pub fn apply_remote(&mut self, op: &TextOp) -> Result<Vec<Patch>, TextError> {
         let mut patches = Vec::new();
-        self.apply(op, Some(&mut patches), None)?;
-        Ok(patches)
-    }
-
-    /// [`TextDoc::apply_remote`] for an op whose sender may lie: `past(r)` is how many of
-    /// replica `r`'s characters the op's causal past holds (what its sender had seen when it
-    /// made the op). An honest insert's origins were neighbours in its sender's text, so no
-    /// character of the causal past lies between them, and the left one comes first; an insert
-    /// whose origins break this is refused ([`TextError::OriginsApart`]) — integrating it
-    /// would depend on which concurrent characters a replica happens to hold, and replicas
-    /// would diverge. The check scans only what integration scans anyway, except for such a
-    /// lying op.
-    pub fn apply_remote_checked(
-        &mut self,
-        op: &TextOp,
-        past: &dyn Fn(NodeId) -> u32,
-    ) -> Result<Vec<Patch>, TextError> {
-        let mut patches = Vec::new();
-        self.apply(op, Some(&mut patches), Some(past))?;
+        self.apply(op, Some(&mut patches))?;
         Ok(patches)
     }
 
     /// [`TextDoc::apply_remote`] without computing patches (for replicas with no view).
     pub fn apply_remote_quiet(&mut self, op: &TextOp) -> Result<(), TextError> {
-        self.apply(op, None, None)
+        self.apply(op, None)
     }
 
-    /// Whether an item of the causal past `past` lies in `from..to` (positions, `to`
-    /// excluded), or `to` is not reached before the end.
-    fn past_item_between(&self, from: Pos, to: Pos, past: &dyn Fn(NodeId) -> u32) -> bool {
-        let mut cur = from;
-        while cur != to {
-            if cur == END {
-                return true; // `to` lies before `from`
-            }
-            let span = self.span(cur);
-            let first = span.id.seq + cur.off;
-            if first < past(self.agents[span.id.agent as usize].replica) {
-                return true;
-            }
-            if to.oi == cur.oi && to.si == cur.si && to.off > cur.off {
-                return false; // the rest up to `to` has larger ids of the same replica
-            }
-            cur = self.normalize(Pos {
-                si: cur.si + 1,
-                off: 0,
-                ..cur
-            });
-        }
-        false
-    }
-
-    fn apply(
-        &mut self,
-        op: &TextOp,
-        patches: Option<&mut Vec<Patch>>,
-        past: Option<&dyn Fn(NodeId) -> u32>,
-    ) -> Result<(), TextError> {
+    fn apply(&mut self, op: &TextOp, patches: Option<&mut Vec<Patch>>) -> Result<(), TextError> {
         self.typing = None;
         match op {
             TextOp::Insert {
@@ -611,9 +563,6 @@ impl TextDoc {
                     first
                 } else {
                     let right_pos = right.map_or(END, |i| self.locate(i));
-                    if past.is_some_and(|past| self.past_item_between(first, right_pos, past)) {
-                        return Err(TextError::OriginsApart(*id));
-                    }
                     self.integrate(id.replica, first, left_pos, right_pos)
                 };
                 let agent = self.agent_or_insert(id.replica);

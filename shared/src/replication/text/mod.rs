@@ -72,10 +72,6 @@ pub enum TextError {
         /// The sequence number this replica expected next from it.
         expected: u32,
     },
-    /// A remote insert's origins were not neighbours in its causal past (or its right origin
-    /// comes before its left one): no honest replica makes such an op.
-    #[error("insert {0} has origins that were not neighbours in its causal past")]
-    OriginsApart(CharId),
     /// An insert without text, or a delete of nothing.
     #[error("empty operation")]
     Empty,
