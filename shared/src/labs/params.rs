@@ -64,6 +64,29 @@ pub struct ParamSpec {
     pub resets: &'static [&'static str],
 }
 
+/// A number parameter (`ParamKind::Number`) in one call: `(min, max, step)` and its unit.
+pub const fn number(
+    key: &'static str,
+    label: &'static str,
+    help: &'static str,
+    (min, max, step): (f64, f64, f64),
+    unit: &'static str,
+    default: &'static str,
+) -> ParamSpec {
+    ParamSpec::new(
+        key,
+        label,
+        help,
+        ParamKind::Number {
+            min,
+            max,
+            step,
+            unit,
+        },
+        default,
+    )
+}
+
 impl ParamSpec {
     /// A parameter with no reset keys, one value (not per node).
     pub const fn new(

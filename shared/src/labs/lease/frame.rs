@@ -2,32 +2,10 @@
 //! [`Lab`] shape — the fencing checker's verdict as a claim, the storage's history as a table.
 
 use super::{LeaseConfig, LeaseLab, WORKERS};
-use crate::labs::params::{fmt_number, Canonical, ParamKind, ParamSpec, Params};
+use crate::labs::params::{fmt_number, number, Canonical, ParamKind, ParamSpec, Params};
 use crate::labs::{Cell, Claim, Lab, LabSpec, ParamError, Table, Verdict};
 use crate::sim::SimTime;
 use crate::trace::Trace;
-
-const fn number(
-    key: &'static str,
-    label: &'static str,
-    help: &'static str,
-    (min, max, step): (f64, f64, f64),
-    unit: &'static str,
-    default: &'static str,
-) -> ParamSpec {
-    ParamSpec::new(
-        key,
-        label,
-        help,
-        ParamKind::Number {
-            min,
-            max,
-            step,
-            unit,
-        },
-        default,
-    )
-}
 
 /// The lease's TTL, seconds.
 pub const TTL: ParamSpec = number(

@@ -4,32 +4,10 @@
 
 use super::{SpannerConfig, SpannerLab, REGIONS};
 use crate::check::external_consistency::TxAction;
-use crate::labs::params::{fmt_number, Canonical, ParamKind, ParamSpec, Params};
+use crate::labs::params::{fmt_number, number, Canonical, ParamKind, ParamSpec, Params};
 use crate::labs::{Cell, Claim, Lab, LabSpec, ParamError, Table, Verdict};
 use crate::sim::SimTime;
 use crate::trace::Trace;
-
-const fn number(
-    key: &'static str,
-    label: &'static str,
-    help: &'static str,
-    (min, max, step): (f64, f64, f64),
-    unit: &'static str,
-    default: &'static str,
-) -> ParamSpec {
-    ParamSpec::new(
-        key,
-        label,
-        help,
-        ParamKind::Number {
-            min,
-            max,
-            step,
-            unit,
-        },
-        default,
-    )
-}
 
 /// The regions' real drift, ppm.
 pub const DRIFT: ParamSpec = number(
