@@ -10,7 +10,8 @@
 //!   drifting physical clocks the simulator runs.
 //! - [`causality`] — causal broadcast (the `HoldBackQueue`), total-order broadcast, and
 //!   distributed snapshots (Chandy–Lamport, Lai–Yang).
-//! - [`coordination`] — leases with fencing tokens.
+//! - [`coordination`] — leases with fencing tokens; a Raft cluster (tikv's raft-rs) on the
+//!   simulator's drifting clocks, with ReadIndex and leader-lease reads.
 //! - [`replication`] — CRDTs and versioned registers: the text CRDT, counters, dotted version
 //!   vectors.
 //! - [`sync`] — clock synchronisation: Cristian, Berkeley, NTP (filter, combine, poll),
