@@ -12,8 +12,9 @@ use clap::{Args, Subcommand};
 use super::units::parse_duration;
 use crate::{
     services::timesync::{
+        auth::NodeKeys,
         cluster::{node_id, Cluster},
-        NodeOptions, NodeStatus, Simulation, TimeSyncNode, TrueTime,
+        NodeOptions, NodeStatus, Security, Simulation, TimeSyncNode, TlsFiles, TrueTime,
     },
     Shutdown,
 };
@@ -64,6 +65,9 @@ pub struct ClusterArgs {
     /// Seed of the read variation.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Authenticate every RPC with per-node keys (made up for this run).
+    #[arg(long)]
+    auth: bool,
 }
 
 /// A per-node list of numbers, `A=+120,B=-80`.
@@ -121,6 +125,49 @@ pub struct ServeArgs {
     /// Print the `sources` table and the `tracking` line this often (`0s`: never).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     report: Duration,
+    /// The cluster's per-node keys (`ID HEX:<secret>` lines): every request then carries a
+    /// token minted with this node's key, and requests without a valid one are refused with
+    /// UNAUTHENTICATED.
+    #[arg(long)]
+    keys: Option<PathBuf>,
+    /// Mutual TLS: present `--tls-cert`/`--tls-key`, accept only peers whose certificate the
+    /// `--tls-ca` signed.
+    #[arg(long, requires_all = ["tls_ca", "tls_cert", "tls_key"])]
+    tls: bool,
+    /// The cluster's CA certificate (PEM).
+    #[arg(long, requires = "tls")]
+    tls_ca: Option<PathBuf>,
+    /// This node's certificate (PEM).
+    #[arg(long, requires = "tls")]
+    tls_cert: Option<PathBuf>,
+    /// This node's private key (PEM).
+    #[arg(long, requires = "tls")]
+    tls_key: Option<PathBuf>,
+    /// The name the peers' certificates must carry.
+    #[arg(long, default_value = "localhost")]
+    tls_domain: String,
+}
+
+/// `--keys` and `--tls*` into a [`Security`].
+fn security(args: &ServeArgs) -> Result<Security, String> {
+    let keys = args.keys.as_deref().map(NodeKeys::load).transpose()?;
+    let read = |p: &Option<PathBuf>| -> Result<Vec<u8>, String> {
+        let p = p
+            .as_deref()
+            .ok_or("--tls needs --tls-ca, --tls-cert and --tls-key")?;
+        std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
+    let tls = if args.tls {
+        Some(TlsFiles {
+            ca: read(&args.tls_ca)?,
+            cert: read(&args.tls_cert)?,
+            key: read(&args.tls_key)?,
+            domain: args.tls_domain.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(Security { keys, tls })
 }
 
 /// `--peers`.
@@ -213,6 +260,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         )?,
         seed: args.seed,
         truth: TrueTime::from_host(),
+        security: security(&args)?,
     })
     .map_err(|e| e.to_string())?;
     node.set_lie(lie / 1e3);
@@ -312,7 +360,18 @@ fn cluster(args: ClusterArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     rt.block_on(async move {
         let shutdown = Shutdown::new();
-        let cluster = Cluster::start(config, &sims, args.seed, shutdown.clone())
+        let keys = args.auth.then(|| {
+            let mut keys = NodeKeys::new();
+            for id in &ids {
+                keys.insert(id, rand::random::<[u8; 32]>().to_vec());
+            }
+            keys
+        });
+        let cluster =
+            Cluster::start_secured(config, &sims, args.seed, shutdown.clone(), |_| Security {
+                keys: keys.clone(),
+                tls: None,
+            })
             .await
             .map_err(|e| e.to_string())?;
         for (node, lie) in cluster.nodes().iter().zip(&lies) {
@@ -324,10 +383,15 @@ fn cluster(args: ClusterArgs) -> Result<ExitCode, String> {
             .map(|(id, a)| format!("{id}={a}"))
             .collect();
         println!(
-            "timesync cluster: {n} nodes on loopback gRPC ({}), sync every {} s, for {:.0} s",
+            "timesync cluster: {n} nodes on loopback gRPC ({}), sync every {} s, for {:.0} s{}",
             addrs.join(", "),
             config.sync_interval,
-            args.duration.as_secs_f64()
+            args.duration.as_secs_f64(),
+            if args.auth {
+                ", every RPC authenticated"
+            } else {
+                ""
+            }
         );
         let on_signal = shutdown.clone();
         tokio::spawn(async move {
@@ -418,7 +482,11 @@ pub fn tracking_line(status: &NodeStatus) -> String {
         t.syncs,
         t.failed_rounds,
         status.steps
-    )
+    ) + &if status.auth_failures > 0 {
+        format!(", {} requests refused as unauthenticated", status.auth_failures)
+    } else {
+        String::new()
+    }
 }
 
 /// The `sources` table and the `tracking` line.

@@ -252,7 +252,7 @@ fn encode_hex(bytes: &[u8]) -> String {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())
@@ -300,11 +300,15 @@ mod tests {
         // Another cluster's key for the same id is wrong too.
         let mut other = NodeKeys::new();
         other.insert("A", vec![7; 16]);
-        assert_eq!(
-            other.verify(&t, 990),
-            Err(TokenError::BadMac("A".into()))
-        );
-        for bad in ["", "v1.A.1000", "v2.A.1000.00", "v1.A.x.00", "v1.A.1000.zz", "v1.a b.1.00"] {
+        assert_eq!(other.verify(&t, 990), Err(TokenError::BadMac("A".into())));
+        for bad in [
+            "",
+            "v1.A.1000",
+            "v2.A.1000.00",
+            "v1.A.x.00",
+            "v1.A.1000.zz",
+            "v1.a b.1.00",
+        ] {
             assert_eq!(k.verify(bad, 990), Err(TokenError::Malformed), "{bad:?}");
         }
         assert_eq!(

@@ -8,7 +8,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use chronoscope::sync::timesync::TimeSyncConfig;
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use super::{LinkFaults, NodeError, NodeOptions, NodeStatus, Simulation, TimeSyncNode, TrueTime};
+use super::{
+    LinkFaults, NodeError, NodeOptions, NodeStatus, Security, Simulation, TimeSyncNode, TrueTime,
+};
 use crate::Shutdown;
 
 /// The most nodes a cluster runs (their ids are the letters `A`…`Z`).
@@ -48,6 +50,17 @@ impl Cluster {
         seed: u64,
         shutdown: Shutdown,
     ) -> Result<Cluster, NodeError> {
+        Self::start_secured(config, simulations, seed, shutdown, |_| Security::default()).await
+    }
+
+    /// As [`Cluster::start`], with each node's [`Security`] (keys, TLS) by node id.
+    pub async fn start_secured(
+        config: TimeSyncConfig,
+        simulations: &[Simulation],
+        seed: u64,
+        shutdown: Shutdown,
+        security: impl Fn(&str) -> Security,
+    ) -> Result<Cluster, NodeError> {
         let n = simulations.len();
         if !(2..=MAX_NODES).contains(&n) {
             return Err(NodeError::Io(std::io::Error::new(
@@ -69,8 +82,10 @@ impl Cluster {
                 .filter(|j| *j != i)
                 .map(|j| (node_id(j), addrs[j]))
                 .collect();
+            let id = node_id(i);
             nodes.push(TimeSyncNode::new(NodeOptions {
-                id: node_id(i),
+                security: security(&id),
+                id,
                 config,
                 peers,
                 simulation: *sim,

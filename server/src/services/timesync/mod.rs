@@ -21,10 +21,17 @@
 //! cut link holds the request unanswered until the caller times out; a lying node adds a
 //! constant to the times it serves (its own clock stays honest).
 //!
+//! Security ([`Security`]): with per-node keys every request carries a token minted with the
+//! caller's key and a tonic interceptor refuses a missing, wrong or expired one with
+//! `UNAUTHENTICATED` before the handler runs ([`auth`]); with TLS the channels are mutual TLS
+//! (rustls): each node presents a certificate from the cluster's CA and accepts only peers that
+//! do.
+//!
 //! Invariant: nothing a peer sends can stop a node. Requests and replies are bounded to
 //! [`MAX_MESSAGE_BYTES`], every reply is checked (a residence that is negative or longer than
 //! the round trip is refused), and a failed poll is one [`PollResult::Failed`] with its reason.
 
+pub mod auth;
 pub mod cluster;
 pub mod proto;
 
@@ -33,7 +40,7 @@ use std::{
     io,
     net::SocketAddr,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, MutexGuard, PoisonError,
     },
     time::{Duration, Instant},
@@ -53,10 +60,15 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tonic::{
     metadata::MetadataValue,
-    transport::{server::TcpIncoming, Channel, Endpoint, Server},
+    service::interceptor::InterceptedService,
+    transport::{
+        server::TcpIncoming, Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Server,
+        ServerTlsConfig,
+    },
     Request, Response, Status,
 };
 
+use self::auth::{Caller, NodeKeys};
 use self::proto::{
     time_sync_service_client::TimeSyncServiceClient,
     time_sync_service_server::{TimeSyncService, TimeSyncServiceServer},
@@ -139,6 +151,41 @@ pub struct NodeOptions {
     pub seed: u64,
     /// True time (share one between the nodes of one process).
     pub truth: TrueTime,
+    /// Tokens and TLS.
+    pub security: Security,
+}
+
+/// How a node's RPCs are secured (both off by default).
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// Per-node keys: requests carry a token minted with the caller's key; requests without a
+    /// valid one are refused with `UNAUTHENTICATED`. The node's own id must have a key.
+    pub keys: Option<NodeKeys>,
+    /// Mutual TLS.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Mutual TLS material, PEM: the cluster's CA, this node's certificate and key, and the name
+/// the peers' certificates are checked against.
+#[derive(Clone)]
+pub struct TlsFiles {
+    /// The CA that signs every node's certificate (PEM).
+    pub ca: Vec<u8>,
+    /// This node's certificate chain (PEM).
+    pub cert: Vec<u8>,
+    /// This node's private key (PEM).
+    pub key: Vec<u8>,
+    /// The DNS name the peers' certificates must carry (e.g. `localhost`).
+    pub domain: String,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("TlsFiles")
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a node cannot start.
@@ -159,6 +206,9 @@ pub enum NodeError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// Keys were given but none for this node.
+    #[error("the key file has no key for node {0:?}")]
+    NoOwnKey(String),
 }
 
 /// Whether `id` is a valid node id.
@@ -228,6 +278,8 @@ pub struct NodeStatus {
     pub simulation: Simulation,
     /// The constant added to the times it serves, seconds (0: honest).
     pub lie: f64,
+    /// Requests its server refused for a missing, wrong or expired token.
+    pub auth_failures: u64,
     /// The newest log lines, oldest first.
     pub log: Vec<LogEntry>,
 }
@@ -263,6 +315,10 @@ struct Inner {
     peers: BTreeMap<String, SocketAddr>,
     /// True time.
     truth: TrueTime,
+    /// Tokens and TLS.
+    security: Security,
+    /// Requests refused by the interceptor.
+    auth_failures: AtomicU64,
     /// Everything that changes.
     state: Mutex<State>,
 }
@@ -297,6 +353,11 @@ impl TimeSyncNode {
                 return Err(NodeError::DuplicatePeer(name.clone()));
             }
         }
+        if let Some(keys) = &options.security.keys {
+            if !keys.contains(&options.id) {
+                return Err(NodeError::NoOwnKey(options.id));
+            }
+        }
         let sim = options.simulation;
         let clock = NodeClock::new(
             sim.skew_ms / 1e3,
@@ -321,6 +382,8 @@ impl TimeSyncNode {
                 id: options.id,
                 peers,
                 truth: options.truth,
+                security: options.security,
+                auth_failures: AtomicU64::new(0),
                 state: Mutex::new(state),
             }),
         })
@@ -365,6 +428,7 @@ impl TimeSyncNode {
             rejected: s.rejected.clone(),
             simulation: s.simulation,
             lie: s.lie,
+            auth_failures: self.inner.auth_failures.load(Ordering::Relaxed),
             log: s.log.iter().cloned().collect(),
         }
     }
@@ -427,8 +491,18 @@ impl TimeSyncNode {
         let service = TimeSyncServiceServer::new(Handler { node: self.clone() })
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let node = self.clone();
+        let service = InterceptedService::new(service, move |r| node.authenticate(r));
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let server = Server::builder()
+        let mut builder = Server::builder();
+        if let Some(tls) = &self.inner.security.tls {
+            builder = builder.tls_config(
+                ServerTlsConfig::new()
+                    .identity(Identity::from_pem(&tls.cert, &tls.key))
+                    .client_ca_root(Certificate::from_pem(&tls.ca)),
+            )?;
+        }
+        let server = builder
             .concurrency_limit_per_connection(64)
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, {
@@ -440,15 +514,55 @@ impl TimeSyncNode {
         served.map_err(NodeError::from)
     }
 
+    /// The interceptor: with keys, the caller is the node its token names (or the request is
+    /// refused and counted); without, the node its header names.
+    fn authenticate(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let caller = match &self.inner.security.keys {
+            Some(keys) => match keys.check(&request, unix_secs()) {
+                Ok(id) => id,
+                Err(e) => {
+                    self.inner.auth_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!("timesync {}: refused a request: {e}", self.inner.id);
+                    return Err(e.into());
+                }
+            },
+            None => request
+                .metadata()
+                .get(NODE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .filter(|id| valid_id(id))
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        request.extensions_mut().insert(Caller(caller));
+        Ok(request)
+    }
+
     /// The daemon: a round, then sleep as the state machine says, until `shutdown` fires.
     async fn daemon(self, shutdown: Shutdown) {
         let timeout = Duration::from_secs_f64(self.state().sync.config().timeout);
+        let tls = self.inner.security.tls.as_ref().map(|t| {
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(&t.ca))
+                .identity(Identity::from_pem(&t.cert, &t.key))
+                .domain_name(t.domain.clone())
+        });
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let clients: HashMap<String, PeerClient> = self
             .inner
             .peers
             .iter()
             .filter_map(|(name, addr)| {
-                let endpoint = Endpoint::from_shared(format!("http://{addr}")).ok()?;
+                let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}")).ok()?;
+                if let Some(tls) = &tls {
+                    endpoint = match endpoint.tls_config(tls.clone()) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            tracing::error!("timesync {}: TLS for {name}: {e}", self.inner.id);
+                            return None;
+                        }
+                    };
+                }
                 let channel = endpoint
                     .connect_timeout(timeout)
                     .timeout(timeout)
@@ -552,6 +666,9 @@ impl TimeSyncNode {
         request.set_timeout(timeout);
         if let Ok(v) = MetadataValue::try_from(self.inner.id.as_str()) {
             request.metadata_mut().insert(NODE_HEADER, v);
+        }
+        if let Some(keys) = &self.inner.security.keys {
+            keys.authorize(&mut request, &self.inner.id, unix_secs());
         }
         request
     }
@@ -662,6 +779,11 @@ impl TimeSyncNode {
     }
 }
 
+/// The host clock, Unix seconds (token expiry is judged by it, not by a simulated clock).
+fn unix_secs() -> u64 {
+    u64::try_from(HostClock.now_unix_nanos() / 1_000_000_000).unwrap_or(0)
+}
+
 fn push_log(log: &mut VecDeque<LogEntry>, at: f64, text: String) {
     if log.len() == LOG_LEN {
         log.pop_front();
@@ -715,14 +837,11 @@ struct Handler {
 #[tonic::async_trait]
 impl TimeSyncService for Handler {
     async fn get_time(&self, request: Request<TimeRequest>) -> Result<Response<TimeReply>, Status> {
-        let caller = request
-            .metadata()
-            .get(NODE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(|id| valid_id(id))
-            .map(str::to_owned);
+        // The interceptor named the caller (from its token when keys are on).
+        let caller = request.extensions().get::<Caller>().map(|c| c.0.clone());
         let link = caller
             .as_deref()
+            .filter(|c| !c.is_empty())
             .map(|c| self.node.link(c))
             .unwrap_or_default();
         if link.cut {
