@@ -6,6 +6,8 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
+# A failed recipe (say, the bundle over its budget) leaves no target behind that looks done.
+.DELETE_ON_ERROR:
 
 CARGO_BIN := $(HOME)/.cargo/bin
 export PATH := $(CURDIR)/node_modules/.bin:$(CARGO_BIN):$(PATH)
@@ -101,18 +103,22 @@ dist/index.html: $(FRONTEND_SOURCES) node_modules/.installed
 	cp node_modules/mermaid/dist/mermaid.min.js node_modules/mermaid/LICENSE dist/vendor/mermaid/
 	@$(MAKE) --no-print-directory bundle-size
 
+# The first load is the shell bundle (chronoscope-web-<hash>: overview, navigation, editor);
+# the labs bundle (chronoscope-labs) comes on the first visit to a lab. See frontend/src/lib.rs.
 bundle-size:
-	@wasm=$$(ls dist/*.wasm | head -n1); js=$$(ls dist/*.js | grep -v vendor | head -n1); \
-	raw=$$(stat -c %s "$$wasm"); gz=$$(gzip -9 -c "$$wasm" | wc -c); \
-	jsraw=$$(stat -c %s "$$js"); jsgz=$$(gzip -9 -c "$$js" | wc -c); \
-	br=""; if command -v brotli >/dev/null; then br=", brotli $$(brotli -c -q 11 "$$wasm" | wc -c) B"; fi; \
-	echo "bundle: wasm $$raw B (gzip $$gz B$$br); js glue $$jsraw B (gzip $$jsgz B)"; \
-	first=$$((gz + jsgz)); \
+	@gz() { gzip -9 -c "$$1" | wc -c; }; \
+	br() { if command -v brotli >/dev/null; then echo ", brotli $$(brotli -c -q 11 "$$1" | wc -c) B"; fi; }; \
+	wasm=$$(ls dist/chronoscope-web-*_bg.wasm); js=$${wasm%_bg.wasm}.js; \
+	lwasm=dist/chronoscope-labs_bg.wasm; ljs=dist/chronoscope-labs.js; \
+	echo "shell: wasm $$(stat -c %s "$$wasm") B (gzip $$(gz "$$wasm") B$$(br "$$wasm")); js glue $$(stat -c %s "$$js") B (gzip $$(gz "$$js") B)"; \
+	echo "labs:  wasm $$(stat -c %s "$$lwasm") B (gzip $$(gz "$$lwasm") B$$(br "$$lwasm")); js glue $$(stat -c %s "$$ljs") B (gzip $$(gz "$$ljs") B), loaded on the first visit to a lab"; \
+	first=$$(( $$(gz "$$wasm") + $$(gz "$$js") )); \
 	if [ $$first -le $(BUNDLE_BUDGET_GZIP) ]; then \
 		echo "first load: $$first B gzip, within the $(BUNDLE_BUDGET_GZIP) B budget"; \
 	else \
 		echo "first load: $$first B gzip, OVER the $(BUNDLE_BUDGET_GZIP) B budget by $$((first - $(BUNDLE_BUDGET_GZIP))) B" \
-			"(not enforced yet: see ARCHITECTURE.md, Bundle budget)"; \
+			"(see ARCHITECTURE.md, Bundle budget)"; \
+		exit 1; \
 	fi
 
 server:

@@ -1,38 +1,83 @@
 //! The app shell: header with navigation and the connection indicator, and the routed page.
-//! The pages and the navigation come from the lab registry ([`crate::registry`]).
+//! The pages and the navigation come from the lab registry ([`crate::registry`]); a page of
+//! the labs bundle is shown in `#lab-root`, which the labs bundle fills once the shell has
+//! loaded it (see [`crate`]).
 
 use leptos::prelude::*;
-use wasm_bindgen::{closure::Closure, JsCast};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::connection::{LinkStatus, Relay};
-use crate::registry::{self, Group, LabEntry, LABS};
-use crate::{frame, pages};
+use crate::pages;
+use crate::registry::{self, Group, LabEntry, Page, LABS};
+use crate::route::{current_hash, room_from_url, slug_of};
 
-fn current_hash() -> String {
-    window().location().hash().unwrap_or_default()
+/// The labs bundle's ES module, beside the shell's files (trunk names a worker-type binary
+/// after itself, without a hash).
+const LABS_MODULE: &str = "chronoscope-labs.js";
+
+#[wasm_bindgen(inline_js = "export function import_labs(file) {
+    return import(new URL(file, document.baseURI).href).then((m) => m.default());
+}")]
+extern "C" {
+    /// Imports the labs bundle and runs its `init` (which mounts its router).
+    #[wasm_bindgen(catch)]
+    fn import_labs(file: &str) -> Result<js_sys::Promise, JsValue>;
 }
 
-/// The room this tab joins: `?room=NAME` in the page URL, or `lobby`.
-pub fn room_from_url() -> String {
-    let search = window().location().search().unwrap_or_default();
-    search
-        .trim_start_matches('?')
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("room="))
-        .filter(|r| chronoscope::protocol::valid_room_name(r))
-        .unwrap_or("lobby")
-        .to_owned()
+/// Where the labs bundle is.
+#[derive(Debug, Clone, PartialEq)]
+enum LabsBundle {
+    NotLoaded,
+    Loading,
+    Ready,
+    Failed(String),
+}
+
+/// Loads the labs bundle (once); `state` follows it.
+fn load_labs(state: RwSignal<LabsBundle>) {
+    if state.get_untracked() != LabsBundle::NotLoaded {
+        return;
+    }
+    state.set(LabsBundle::Loading);
+    let failed = |e: JsValue| {
+        let why = e
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .or_else(|| e.as_string())
+            .unwrap_or_else(|| format!("{e:?}"));
+        LabsBundle::Failed(why)
+    };
+    match import_labs(LABS_MODULE) {
+        Ok(promise) => leptos::task::spawn_local(async move {
+            match wasm_bindgen_futures::JsFuture::from(promise).await {
+                Ok(_) => state.set(LabsBundle::Ready),
+                Err(e) => state.set(failed(e)),
+            }
+        }),
+        Err(e) => state.set(failed(e)),
+    }
 }
 
 /// The root component.
 #[component]
 pub fn App() -> impl IntoView {
     let hash = RwSignal::new(current_hash());
-    let on_hash = Closure::<dyn Fn()>::new(move || hash.set(current_hash()));
-    window().set_onhashchange(Some(on_hash.as_ref().unchecked_ref()));
-    on_hash.forget();
+    let _ = window_event_listener_untyped("hashchange", move |_| hash.set(current_hash()));
     // Only the path picks the page: a lab's own parameter changes keep the page mounted.
-    let slug = Memo::new(move |_| frame::url::slug_of(&hash.get()));
+    let slug = Memo::new(move |_| slug_of(&hash.get()));
+    let in_labs = Memo::new(move |_| {
+        matches!(
+            registry::find(&slug.get()).map(|e| &e.page),
+            Some(Page::Labs)
+        )
+    });
+    let labs = RwSignal::new(LabsBundle::NotLoaded);
+    Effect::new(move |_| {
+        if in_labs.get() {
+            load_labs(labs);
+        }
+    });
 
     let relay = Relay::connect(&room_from_url());
     provide_context(relay);
@@ -51,10 +96,31 @@ pub fn App() -> impl IntoView {
             <ConnectionIndicator relay=relay />
         </header>
         <main id="main" tabindex="-1">
-            {move || match registry::find(&slug.get()) {
-                Some(entry) => (entry.page)(),
+            {move || match registry::find(&slug.get()).map(|e| &e.page) {
+                Some(Page::Here(page)) => page(),
+                Some(_) => ().into_any(),
                 None => pages::home::Home().into_any(),
             }}
+            {move || {
+                if !in_labs.get() {
+                    return ().into_any();
+                }
+                match labs.get() {
+                    LabsBundle::Ready => ().into_any(),
+                    LabsBundle::Failed(why) => view! {
+                        <p class="lab-loading error" role="alert">
+                            "The labs could not be loaded (" {why} "). Reload the page to try again."
+                        </p>
+                    }
+                    .into_any(),
+                    _ => view! {
+                        <p class="lab-loading" role="status">"Loading the labs…"</p>
+                    }
+                    .into_any(),
+                }
+            }}
+            // The labs bundle's own router lives here (and renders nothing off its pages).
+            <div id=crate::route::LAB_ROOT_ID hidden=move || !in_labs.get()></div>
         </main>
     }
 }

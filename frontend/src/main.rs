@@ -1,13 +1,6 @@
-//! Chronoscope's browser front end: a Leptos CSR app, built by trunk, served by the relay.
-
-mod app;
-mod components;
-mod connection;
-mod frame;
-mod pages;
-mod registry;
+//! The shell bundle (see the crate docs): mounts the app shell on the page's body.
 
 fn main() {
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(app::App);
+    leptos::mount::mount_to_body(chronoscope_web::app::App);
 }

@@ -1,9 +1,57 @@
 //! The lab registry: one table of every page. The router, the navigation and the overview
 //! all read it, so a new lab is one entry here (and its page module).
+//!
+//! Each entry says which bundle its page lives in (see [`crate`]): `shell!(…)` for the first
+//! load (the editor), `lab!(…)` for the labs bundle (every lab, the space-time view). A new lab
+//! is `page: lab!(pages::mylab::MyLab)` here and `#[cfg(feature = "labs")] pub mod mylab;` in
+//! `pages/mod.rs`; the shell then lists it and loads the labs bundle when it is opened.
 
+#[allow(unused_imports)] // `lab!`/`shell!` name pages only in the bundle that has them
 use leptos::prelude::*;
 
+#[allow(unused_imports)]
 use crate::pages;
+
+/// Where an entry's page is: in this bundle, or in the other one.
+pub enum Page {
+    /// Compiled into this bundle.
+    Here(fn() -> AnyView),
+    /// In the shell (built without this page's feature).
+    #[allow(dead_code)] // constructed only when a bundle is built alone
+    Shell,
+    /// In the labs bundle, which the shell loads on the first visit to a lab.
+    #[allow(dead_code)] // constructed only when a bundle is built alone
+    Labs,
+}
+
+/// A page of the labs bundle.
+#[cfg(feature = "labs")]
+macro_rules! lab {
+    ($page:path) => {
+        Page::Here(|| $page().into_any())
+    };
+}
+/// A page of the labs bundle.
+#[cfg(not(feature = "labs"))]
+macro_rules! lab {
+    ($page:path) => {
+        Page::Labs
+    };
+}
+/// A page of the shell (the first load).
+#[cfg(feature = "shell")]
+macro_rules! shell {
+    ($page:path) => {
+        Page::Here(|| $page().into_any())
+    };
+}
+/// A page of the shell (the first load).
+#[cfg(not(feature = "shell"))]
+macro_rules! shell {
+    ($page:path) => {
+        Page::Shell
+    };
+}
 
 /// The groups of the navigation and the overview, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +106,8 @@ pub struct LabEntry {
     pub question: &'static str,
     /// A small picture for the overview: an inline SVG (decorative; the question says it).
     pub picture: &'static str,
-    /// The page.
-    pub page: fn() -> AnyView,
+    /// The page, and the bundle it is in.
+    pub page: Page,
 }
 
 /// Every page, in navigation order within its group.
@@ -70,7 +118,7 @@ pub const LABS: &[LabEntry] = &[
         group: Group::LogicalTime,
         question: "Why does a slow machine's Lamport clock fall behind, and when does it jump?",
         picture: PICTURE_LAMPORT,
-        page: || pages::lamport::LamportLab().into_any(),
+        page: lab!(pages::lamport::LamportLab),
     },
     LabEntry {
         slug: "drift",
@@ -78,7 +126,7 @@ pub const LABS: &[LabEntry] = &[
         group: Group::PhysicalTime,
         question: "How close can Cristian, Berkeley, NTP or a fault-tolerant average keep drifting clocks?",
         picture: PICTURE_DRIFT,
-        page: || pages::drift::Drift().into_any(),
+        page: lab!(pages::drift::Drift),
     },
     LabEntry {
         slug: "editor",
@@ -86,7 +134,7 @@ pub const LABS: &[LabEntry] = &[
         group: Group::Replication,
         question: "How do tabs that see edits in different orders end with the same text?",
         picture: PICTURE_EDITOR,
-        page: || pages::editor::Editor().into_any(),
+        page: shell!(pages::editor::Editor),
     },
     LabEntry {
         slug: "trace",
@@ -94,7 +142,7 @@ pub const LABS: &[LabEntry] = &[
         group: Group::Tools,
         question: "What happened before what? Any run as a space-time diagram.",
         picture: PICTURE_TRACE,
-        page: || pages::trace::TraceView().into_any(),
+        page: lab!(pages::trace::TraceView),
     },
 ];
 

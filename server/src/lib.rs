@@ -17,10 +17,12 @@ pub mod services;
 
 use std::{io, path::PathBuf, sync::Arc, time::Duration};
 
+use axum::http::{header, HeaderValue};
 use axum::{routing::get, serve::ListenerExt, Router};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeader;
 
 /// Where `chronoscope serve` finds its front end and keeps its data.
 #[derive(Debug, Clone)]
@@ -117,9 +119,18 @@ pub struct AppState {
 }
 
 /// Build the router: static files with an SPA fallback to `index.html`, and the relay.
+///
+/// Every static file is sent with `Cache-Control: no-cache` (the browser revalidates with the
+/// `Last-Modified` the file service sends, and gets a `304` while it is unchanged): not all the
+/// front end's names carry a content hash (`index.html`, the labs bundle trunk names after
+/// itself), and a cached old labs bundle next to a new shell would be a broken app.
 pub fn router(config: &ServeConfig, state: Arc<AppState>) -> Router {
     let index = config.dist.join("index.html");
-    let files = ServeDir::new(&config.dist).fallback(ServeFile::new(index));
+    let files = SetResponseHeader::if_not_present(
+        ServeDir::new(&config.dist).fallback(ServeFile::new(index)),
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
     Router::new()
         .route("/ws/{room}", get(relay::ws_handler))
         .route("/ws", get(relay::ws_not_found))

@@ -55,3 +55,72 @@ async fn a_reloaded_tab_resumes_its_replica_id_and_a_new_tab_gets_another() {
     tab.close().await;
     server.stop().await;
 }
+
+/// The files the page has fetched so far, by name.
+async fn fetched(tab: &chronoscope_e2e::Tab) -> Vec<String> {
+    let v = tab
+        .eval(
+            "return performance.getEntriesByType('resource').map((e) => e.name);",
+            vec![],
+        )
+        .await;
+    v.as_array()
+        .expect("a list of resources")
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the built front end and Chromium: run through `make test`"]
+async fn the_labs_bundle_loads_on_the_first_lab_and_not_before() {
+    let server = TestServer::start_with_built_app().await;
+    let mut browser = Browser::start().await;
+    let tab = browser.open(&server.url("/")).await;
+
+    // The overview and the editor are the shell's: no labs bundle is fetched for them.
+    tab.wait_for_css("li.lab-card[data-lab=lamport]").await;
+    tab.eval("location.hash = '#/editor';", vec![]).await;
+    tab.wait_for_css("textarea").await;
+    let before = fetched(&tab).await;
+    assert!(
+        before.iter().all(|n| !n.contains("chronoscope-labs")),
+        "the shell fetched the labs bundle: {before:?}"
+    );
+
+    // The first lab brings it, and the lab renders inside the shell's #lab-root.
+    tab.eval("location.hash = '#/lamport';", vec![]).await;
+    tab.wait_for_css("#lab-root section.page").await;
+    let after = fetched(&tab).await;
+    assert!(
+        after.iter().any(|n| n.contains("chronoscope-labs_bg.wasm")),
+        "no labs bundle after opening a lab: {after:?}"
+    );
+
+    // Back on a shell page the lab is gone (its timers and rooms with it); another lab comes
+    // from the bundle already loaded.
+    tab.eval("location.hash = '#/';", vec![]).await;
+    tab.until("the lab unmounted", || async {
+        let n = tab
+            .eval(
+                "return document.querySelectorAll('#lab-root *').length;",
+                vec![],
+            )
+            .await;
+        if n.as_u64() == Some(0) {
+            Ok(())
+        } else {
+            Err(n)
+        }
+    })
+    .await;
+    tab.eval("location.hash = '#/drift';", vec![]).await;
+    tab.wait_for_css("#lab-root section.drift").await;
+    let labs_fetches = fetched(&tab)
+        .await
+        .into_iter()
+        .filter(|n| n.contains("chronoscope-labs_bg.wasm"))
+        .count();
+    assert_eq!(labs_fetches, 1, "the labs bundle is fetched once");
+    tab.close().await;
+}

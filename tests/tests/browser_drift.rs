@@ -26,16 +26,17 @@ async fn until_berkeley(tab: &Tab) {
     .await;
 }
 
-/// The path of the first offset line.
+/// The path of the first offset line, read in one script (the chart redraws while it plays,
+/// so an element found in one WebDriver call may be gone by the next).
 async fn points(tab: &Tab) -> String {
-    tab.client
-        .find(Locator::Css("figure[data-chart=offsets] svg path.line"))
-        .await
-        .expect("an offset line")
-        .attr("d")
-        .await
-        .expect("d attribute")
-        .unwrap_or_default()
+    let d = tab
+        .eval(
+            "const p = document.querySelector('figure[data-chart=offsets] svg path.line');
+             return p ? p.getAttribute('d') : null;",
+            vec![],
+        )
+        .await;
+    d.as_str().expect("an offset line").to_owned()
 }
 
 fn sim_seconds(text: &str) -> f64 {

@@ -137,3 +137,36 @@ async fn shutdown_closes_open_sockets() {
     .await;
     assert!(end.is_ok(), "socket still open 5 s after shutdown");
 }
+
+/// The response head of a plain HTTP GET, lower-cased.
+async fn http_head(s: &TestServer, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    tcp.read_to_end(&mut resp).await.unwrap();
+    let text = String::from_utf8_lossy(&resp).to_lowercase();
+    text.split("\r\n\r\n").next().unwrap_or("").to_owned()
+}
+
+#[tokio::test]
+async fn static_files_are_revalidated_so_an_unhashed_labs_bundle_is_never_stale() {
+    let (s, d) = server().await;
+    std::fs::write(
+        d.0.join("chronoscope-labs.js"),
+        "export default async () => {};",
+    )
+    .unwrap();
+    for path in ["/", "/index.html", "/chronoscope-labs.js", "/no/such/page"] {
+        let head = http_head(&s, path).await;
+        assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+        assert!(
+            head.contains("\r\ncache-control: no-cache"),
+            "{path}: {head}"
+        );
+    }
+    let js = http_head(&s, "/chronoscope-labs.js").await;
+    assert!(js.contains("content-type: text/javascript"), "{js}");
+    s.stop().await;
+}

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 
 use super::table::Swatch;
 use super::{Run, Speed};
-use crate::pages::trace::open_in_trace_view;
+use crate::route::open_in_trace_view;
 
 /// The value of item `i` of a per-node list.
 fn item(list: &str, i: usize) -> String {

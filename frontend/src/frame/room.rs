@@ -3,8 +3,8 @@
 
 use leptos::prelude::*;
 
-use crate::app::room_from_url;
 use crate::connection::Relay;
+use crate::route::room_from_url;
 
 /// Connects this tab to the lab's own room, `{room}-{slug}` (the page's `?room=`, default
 /// `lobby`), for as long as the calling component lives: its relay closes on cleanup, so

@@ -17,11 +17,7 @@ pub fn slug_in_url() -> String {
     slug_of(&hash())
 }
 
-/// The path of a fragment such as `#/lamport?exp=4`.
-pub fn slug_of(hash: &str) -> String {
-    let path = hash.trim_start_matches('#').trim_start_matches('/');
-    path.split('?').next().unwrap_or("").to_owned()
-}
+pub use crate::route::slug_of;
 
 /// The parameters in the fragment's query.
 pub fn params_in_url() -> Params {

@@ -19,7 +19,6 @@ use chronoscope::{
 };
 use leptos::prelude::*;
 
-use crate::connection::Relay;
 use crate::frame::{Chart, DataTable, LabFrame, Run, Speed};
 
 /// Sync events shown in the log (the newest).
@@ -129,7 +128,9 @@ pub fn Drift() -> impl IntoView {
 /// WebSocket, with extra delay added on the way out and/or back to show the asymmetry bias.
 #[component]
 fn RelayProbe() -> impl IntoView {
-    let relay = use_context::<Relay>();
+    // A relay room of its own: this page is in the labs bundle, which does not share the
+    // shell's connection (and must not join the editor's room as another member).
+    let relay = Some(crate::frame::lab_room("clock"));
     let out_ms = RwSignal::new(0.0f64);
     let back_ms = RwSignal::new(0.0f64);
     let last = RwSignal::new(None::<(f64, f64)>);

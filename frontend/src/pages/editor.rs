@@ -14,9 +14,9 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlTextAreaElement;
 
-use super::trace::open_in_trace_view;
 use crate::components::LatencyGrid;
 use crate::connection::{Connected, Relay};
+use crate::route::open_in_trace_view;
 
 /// How long typing may run on before its batch goes out as one causal message, ms.
 const BATCH_MS: u64 = 150;

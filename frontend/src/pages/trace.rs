@@ -12,17 +12,7 @@ use js_sys::{Function, Reflect};
 use leptos::prelude::*;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 
-/// Where other pages leave a trace (ShiViz text) for this view.
-pub const TRACE_STORAGE_KEY: &str = "chronoscope.trace";
-
-/// Hands `trace` to this view: stores its ShiViz text under [`TRACE_STORAGE_KEY`] and
-/// navigates to `#/trace`. Every page that runs something opens its trace this way.
-pub fn open_in_trace_view(trace: &Trace) {
-    if let Ok(Some(storage)) = window().local_storage() {
-        let _ = storage.set_item(TRACE_STORAGE_KEY, &shiviz::export(trace));
-        let _ = window().location().set_hash("#/trace");
-    }
-}
+use crate::route::TRACE_STORAGE_KEY;
 
 /// Mermaid's bundle, copied from npm into the dist by the Makefile.
 const MERMAID_SRC: &str = "vendor/mermaid/mermaid.min.js";
