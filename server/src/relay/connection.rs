@@ -31,7 +31,7 @@ use super::{
     keepalive::{Expired, Keepalive},
     outbox::{Outbox, OutboxReader, MAX_OUTBOX_BYTES},
     room::{self, encode, JoinRefused, RoomCmd, Rooms},
-    store::Store,
+    store::RoomStore,
     tasks::Tasks,
 };
 use crate::{AppState, Shutdown};
@@ -72,7 +72,7 @@ pub struct Relay {
     /// Each loaded room's actor, started by a hello; an idle room's actor ends and leaves.
     rooms: Rooms,
     /// The durable store every room writes to.
-    store: Arc<Store>,
+    store: Arc<dyn RoomStore>,
     /// Room actors stop when this fires.
     shutdown: Shutdown,
     /// Tracks the room actors, pipes and connections, so the server can wait for them (and
@@ -90,7 +90,7 @@ impl std::fmt::Debug for RoomCmd {
 
 impl Relay {
     /// A relay over `store` whose rooms stop when `shutdown` fires.
-    pub fn new(store: Arc<Store>, shutdown: Shutdown) -> Self {
+    pub fn new(store: Arc<dyn RoomStore>, shutdown: Shutdown) -> Self {
         Relay {
             rooms: Rooms::default(),
             store,
@@ -198,15 +198,11 @@ async fn connection(socket: WebSocket, room: String, state: Arc<AppState>) {
     let close: Option<CloseFrame> = loop {
         let msg = tokio::select! {
             _ = state.shutdown.fired() => break None, // the writer says goodbye
-            _ = out.overflowed() => {
-                tracing::warn!(%room, conn, "outbox overflowed: closing a connection too far behind");
+            (code, reason) = out.ended() => {
+                tracing::warn!(%room, conn, code, %reason, "closing a connection its room ended");
                 break Some(CloseFrame {
-                    code: close_code::AGAIN,
-                    reason: format!(
-                        "this tab fell more than {} MiB behind the room; reconnect to catch up",
-                        MAX_OUTBOX_BYTES >> 20
-                    )
-                    .into(),
+                    code,
+                    reason: reason.into(),
                 });
             }
             _ = tokio::time::sleep_until(keepalive.deadline()) => match keepalive.expired() {
@@ -484,7 +480,11 @@ mod tests {
     use chronoscope::protocol::Payload;
 
     use super::*;
-    use crate::relay::{outbox::OutboxReader, room::ROOM_IDLE};
+    use crate::relay::{
+        outbox::{OutboxReader, CLOSE_NOT_STORED},
+        room::ROOM_IDLE,
+        store::{Faulty, Store, StoredOp},
+    };
 
     fn scratch() -> std::path::PathBuf {
         static N: AtomicU64 = AtomicU64::new(0);
@@ -502,6 +502,17 @@ mod tests {
         conn: u64,
         resume: Option<String>,
     ) -> (NodeId, OutboxReader) {
+        let (answer, reader) = try_hello(relay, name, conn, resume).await;
+        (answer.unwrap(), reader)
+    }
+
+    /// Say hello; returns the room's answer and the outbox.
+    async fn try_hello(
+        relay: &Relay,
+        name: &str,
+        conn: u64,
+        resume: Option<String>,
+    ) -> (Result<NodeId, JoinRefused>, OutboxReader) {
         let (out, reader) = Outbox::new(1 << 20);
         let (reply, answer) = oneshot::channel();
         let join = RoomCmd::Join {
@@ -513,7 +524,199 @@ mod tests {
             reply,
         };
         relay.room(name).send(join).unwrap();
-        (answer.await.unwrap().unwrap(), reader)
+        (answer.await.unwrap(), reader)
+    }
+
+    fn op(relay: &Relay, room: &str, from: NodeId, seq: u64) {
+        let payload: Payload = serde_json::json!({ "seq": seq }).into();
+        let op = RoomCmd::Op {
+            from,
+            seq,
+            payload,
+            at: tokio::time::Instant::now(),
+        };
+        relay.room(room).send(op).unwrap();
+    }
+
+    /// Every frame queued for a reader now, decoded.
+    fn drain(reader: &mut OutboxReader) -> Vec<ServerFrame> {
+        std::iter::from_fn(|| reader.try_recv())
+            .map(|t| ServerFrame::from_json(t.as_str()).unwrap())
+            .collect()
+    }
+
+    /// The `(from, seq)` of the ops among `frames`.
+    fn ops(frames: &[ServerFrame]) -> Vec<(NodeId, u64)> {
+        frames
+            .iter()
+            .filter_map(|f| match f {
+                ServerFrame::Op { from, seq, .. } => Some((*from, *seq)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_room_whose_load_failed_loads_on_the_next_hello() {
+        let dir = scratch();
+        let store = Store::open(&dir).unwrap();
+        let stored = StoredOp {
+            from: 1,
+            seq: 1,
+            payload: serde_json::json!("before").into(),
+        };
+        store.append("flaky", 0, &[stored]).unwrap();
+        let faulty = Arc::new(Faulty::new(store));
+        faulty.fail_loads.store(2, Ordering::Release);
+        let relay = Relay::new(faulty.clone(), Shutdown::new());
+        for conn in 1..=2 {
+            let (answer, _) = try_hello(&relay, "flaky", conn, None).await;
+            match answer {
+                Err(JoinRefused::Failed(why)) => {
+                    assert!(why.contains("injected load failure"), "{why}")
+                }
+                other => panic!("a failed load refuses the hello: {other:?}"),
+            }
+        }
+        // The disk is back: the next hello loads the room, log and all.
+        let (_, mut reader) = hello(&relay, "flaky", 3, None).await;
+        assert_eq!(caught_up(&mut reader).await.1, 1, "the stored op is there");
+        assert_eq!(relay.loaded_rooms(), 1);
+        // A failed registration refuses that hello only.
+        faulty.fail_replicas.store(1, Ordering::Release);
+        let (answer, _) = try_hello(&relay, "flaky", 4, None).await;
+        assert!(matches!(answer, Err(JoinRefused::Failed(_))), "{answer:?}");
+        let (_, mut reader) = hello(&relay, "flaky", 5, None).await;
+        assert_eq!(caught_up(&mut reader).await.1, 1);
+        relay.shutdown.trigger();
+        assert_eq!(relay.closed().await, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A commit fails for one op of tab A; A's next op, already on its way, must not be stored
+    /// behind the gap (B would hold it back forever). A's connection is closed; A resumes and
+    /// re-sends both; everyone ends with both ops, once, in A's order.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_commit_closes_its_senders_and_their_re_sent_ops_leave_no_gap() {
+        let dir = scratch();
+        let faulty = Arc::new(Faulty::new(Store::open(&dir).unwrap()));
+        let relay = Relay::new(faulty.clone(), Shutdown::new());
+        let (a, mut ra) = hello(&relay, "gap", 1, None).await;
+        let (token_a, _) = caught_up(&mut ra).await;
+        let (b, mut rb) = hello(&relay, "gap", 2, None).await;
+        caught_up(&mut rb).await;
+        drain(&mut ra);
+        faulty.fail_appends.store(1, Ordering::Release);
+        op(&relay, "gap", a, 1);
+        // The room handles its commands in order: once C's hello is answered, A's op 1 has
+        // been tried (and failed), in a transaction of its own.
+        let (_, mut rc) = hello(&relay, "gap", 9, None).await;
+        caught_up(&mut rc).await;
+        assert_eq!(faulty.appends.load(Ordering::Acquire), 1);
+        drain(&mut rb);
+        drain(&mut rc);
+        op(&relay, "gap", b, 1);
+        let acked = ServerFrame::from_json(rb.recv().await.unwrap().as_str()).unwrap();
+        assert!(
+            matches!(
+                acked,
+                ServerFrame::Ack {
+                    seq: 1,
+                    index: 0,
+                    ..
+                }
+            ),
+            "{acked:?}"
+        );
+        // A's op 2 was already sent on the old connection.
+        op(&relay, "gap", a, 2);
+        op(&relay, "gap", b, 2);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let (code, reason) = ra.ended_with().expect("A's connection is closed");
+        assert_eq!(code, CLOSE_NOT_STORED);
+        assert!(reason.contains("op 1 was not stored"), "{reason}");
+        assert!(reason.len() <= 123, "fits a close frame");
+        let seen_a = drain(&mut ra);
+        assert!(
+            !seen_a.iter().any(|f| matches!(f, ServerFrame::Ack { .. })),
+            "A gets no ack for either op: {seen_a:?}"
+        );
+        assert!(ops(&seen_a).is_empty(), "nothing reaches A after its close");
+        assert!(
+            ops(&drain(&mut rb)).is_empty(),
+            "B sees none of A's ops: op 2 without op 1 would be a gap"
+        );
+        // A's tab reconnects: its new socket may say hello before the old one's close lands.
+        let relay2 = &relay;
+        let resumed = tokio::spawn({
+            let token = token_a.clone();
+            let (out, reader) = Outbox::new(1 << 20);
+            let (reply, answer) = oneshot::channel();
+            relay2
+                .room("gap")
+                .send(RoomCmd::Join {
+                    name: "t".into(),
+                    colour: "#000000".into(),
+                    resume: Some(token),
+                    conn: 3,
+                    out,
+                    reply,
+                })
+                .unwrap();
+            async move { (answer.await.unwrap(), reader) }
+        });
+        relay
+            .room("gap")
+            .send(RoomCmd::Leave {
+                replica: a,
+                conn: 1,
+            })
+            .unwrap();
+        let (again, mut ra) = resumed.await.unwrap();
+        assert_eq!(again, Ok(a), "A resumes its replica id");
+        let (_, caught) = caught_up(&mut ra).await;
+        assert_eq!(caught, 2, "B's two ops");
+        // It re-sends everything unacknowledged, in order.
+        op(&relay, "gap", a, 1);
+        op(&relay, "gap", a, 2);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let acks: Vec<(u64, u64)> = drain(&mut ra)
+            .into_iter()
+            .filter_map(|f| match f {
+                ServerFrame::Ack { seq, index, .. } => Some((seq, index)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(acks, [(1, 2), (2, 3)]);
+        assert_eq!(
+            ops(&drain(&mut rb)),
+            [(a, 1), (a, 2)],
+            "B gets both, in order, once"
+        );
+        assert_eq!(
+            ops(&drain(&mut rc)),
+            [(b, 1), (b, 2), (a, 1), (a, 2)],
+            "so does C"
+        );
+        // A newcomer's catch-up is the whole log, each op once.
+        let (_, mut rd) = hello(&relay, "gap", 4, None).await;
+        let log = ops(&drain_until_caught_up(&mut rd).await);
+        assert_eq!(log, [(b, 1), (b, 2), (a, 1), (a, 2)]);
+        relay.shutdown.trigger();
+        assert_eq!(relay.closed().await, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    async fn drain_until_caught_up(reader: &mut OutboxReader) -> Vec<ServerFrame> {
+        let mut frames = Vec::new();
+        loop {
+            let f = ServerFrame::from_json(reader.recv().await.unwrap().as_str()).unwrap();
+            let done = matches!(f, ServerFrame::CaughtUp { .. });
+            frames.push(f);
+            if done {
+                return frames;
+            }
+        }
     }
 
     /// Frames until `caught_up`; returns the welcome's token and the catch-up's op count.

@@ -8,10 +8,14 @@
 //! twice (a tab drops what it already has, by `(sender, seq)`). Because nothing after the
 //! first refused frame is ever sent on that connection, the tab never sees a gap followed by
 //! later ops.
+//!
+//! The room can also end an outbox itself ([`Outbox::close`], e.g. when it could not store one
+//! of the tab's ops): the same rule holds — nothing after it is sent, and the connection closes
+//! with the code and reason given.
 
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
-    Arc,
+    Arc, Mutex,
 };
 
 use axum::extract::ws::Utf8Bytes;
@@ -29,9 +33,40 @@ struct Shared {
     queued: AtomicUsize,
     /// The bound on `queued`.
     limit: usize,
-    /// Cancelled at the first frame refused for lack of room.
-    overflowed: CancellationToken,
+    /// Cancelled at the first frame refused for lack of room, or when the room closes the
+    /// outbox.
+    ended: CancellationToken,
+    /// The close code and reason of the first end.
+    why: Mutex<Option<(u16, String)>>,
 }
+
+impl Shared {
+    /// End the outbox (if it has not ended yet) with `code` and `reason`.
+    fn end(&self, code: u16, reason: impl FnOnce() -> String) {
+        let mut why = self.why.lock().expect("outbox lock poisoned");
+        if why.is_none() {
+            let mut reason = reason();
+            // A close frame's reason is at most 123 bytes.
+            let mut cut = reason.len().min(MAX_REASON_BYTES);
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+            *why = Some((code, reason));
+        }
+        self.ended.cancel();
+    }
+}
+
+/// The longest reason a WebSocket close frame carries (RFC 6455 §5.5: 125 bytes of payload,
+/// two of them the code).
+const MAX_REASON_BYTES: usize = 123;
+
+/// WebSocket close code 1013 (try again later): the reader fell too far behind.
+pub(crate) const CLOSE_BEHIND: u16 = 1013;
+
+/// WebSocket close code 1011 (internal error): the relay could not store one of the tab's ops.
+pub(crate) const CLOSE_NOT_STORED: u16 = 1011;
 
 /// The sending side: the room, its pipes and the connection's reader write here.
 #[derive(Debug, Clone)]
@@ -55,7 +90,8 @@ impl Outbox {
         let shared = Arc::new(Shared {
             queued: AtomicUsize::new(0),
             limit,
-            overflowed: CancellationToken::new(),
+            ended: CancellationToken::new(),
+            why: Mutex::new(None),
         });
         (
             Outbox {
@@ -82,13 +118,18 @@ impl Outbox {
 
     fn push(&self, text: Utf8Bytes, n: usize) -> bool {
         let shared = &self.shared;
-        if shared.overflowed.is_cancelled() {
+        if shared.ended.is_cancelled() {
             return false;
         }
         let before = shared.queued.fetch_add(n, Ordering::AcqRel);
         if before + n > shared.limit {
             shared.queued.fetch_sub(n, Ordering::AcqRel);
-            shared.overflowed.cancel();
+            shared.end(CLOSE_BEHIND, || {
+                format!(
+                    "this tab fell more than {} MiB behind the room; reconnect to catch up",
+                    shared.limit >> 20
+                )
+            });
             return false;
         }
         if self.tx.send((text, n)).is_err() {
@@ -98,9 +139,22 @@ impl Outbox {
         true
     }
 
-    /// Resolves once the outbox has overflowed.
-    pub(crate) async fn overflowed(&self) {
-        self.shared.overflowed.cancelled().await
+    /// End the outbox: nothing more is sent on it, and its connection closes with `code` and
+    /// `reason` (unless it had ended already, which keeps the first reason).
+    pub(crate) fn close(&self, code: u16, reason: String) {
+        self.shared.end(code, || reason);
+    }
+
+    /// Resolves once the outbox has ended (overflowed or closed); returns the close code and
+    /// reason for the connection.
+    pub(crate) async fn ended(&self) -> (u16, String) {
+        self.shared.ended.cancelled().await;
+        self.shared
+            .why
+            .lock()
+            .expect("outbox lock poisoned")
+            .clone()
+            .expect("an ended outbox has a reason")
     }
 }
 
@@ -110,6 +164,16 @@ impl OutboxReader {
         let (text, n) = self.rx.recv().await?;
         self.shared.queued.fetch_sub(n, Ordering::AcqRel);
         Some(text)
+    }
+
+    /// The close code and reason, if the outbox has ended.
+    #[cfg(test)]
+    pub(crate) fn ended_with(&self) -> Option<(u16, String)> {
+        self.shared
+            .why
+            .lock()
+            .expect("outbox lock poisoned")
+            .clone()
     }
 
     /// The next frame if one is queued.
@@ -145,7 +209,7 @@ mod tests {
         let (out, mut reader) = Outbox::new(100);
         assert!(out.send(frame(90)));
         assert!(!out.send(frame(20)));
-        out.overflowed().await;
+        assert_eq!(out.ended().await.0, CLOSE_BEHIND);
         assert_eq!(reader.recv().await.unwrap().len(), 90);
         // Even with room again, nothing after the refused frame is taken: the tab must never
         // see a gap followed by later frames.

@@ -10,8 +10,15 @@
 //! - `ops`: `(room, index) → JSON {from, seq, payload}` — the room's log, `index` from 0, dense.
 //! - `replicas`: `(room, replica) → resume token` — every replica id ever issued in the room,
 //!   so ids are never reused (not even after a restart) and a token resumes its own id only.
+//!
+//! The rooms reach the store through the [`RoomStore`] trait, so a test can put a store that
+//! fails on purpose ([`Faulty`]) under the real room actors.
 
-use std::{collections::HashMap, path::Path};
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::atomic::{AtomicU32, Ordering},
+};
 
 use chronoscope::{protocol::Payload, NodeId};
 use redb::{Database, ReadableDatabase, TableDefinition};
@@ -63,6 +70,92 @@ pub struct RoomRecord {
     pub ops: Vec<StoredOp>,
     /// Every replica id issued in the room, with its resume token.
     pub replicas: HashMap<NodeId, String>,
+}
+
+/// What a room needs from durable storage. Every method blocks on disk IO, so async callers
+/// run it on the blocking pool.
+pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Read a room's whole record (empty for a room never seen).
+    fn load_room(&self, room: &str) -> Result<RoomRecord, StoreError>;
+    /// Append `ops` to `room`'s log at indices `first_index..`, durably and atomically: when
+    /// it returns `Ok` all of them are on disk, when it returns `Err` none of them is.
+    fn append(&self, room: &str, first_index: u64, ops: &[StoredOp]) -> Result<(), StoreError>;
+    /// Record a newly issued replica id and its resume token, durably.
+    fn add_replica(&self, room: &str, replica: NodeId, token: &str) -> Result<(), StoreError>;
+}
+
+impl RoomStore for Store {
+    fn load_room(&self, room: &str) -> Result<RoomRecord, StoreError> {
+        Store::load_room(self, room)
+    }
+    fn append(&self, room: &str, first_index: u64, ops: &[StoredOp]) -> Result<(), StoreError> {
+        Store::append(self, room, first_index, ops)
+    }
+    fn add_replica(&self, room: &str, replica: NodeId, token: &str) -> Result<(), StoreError> {
+        Store::add_replica(self, room, replica, token)
+    }
+}
+
+/// A real [`Store`] that fails on purpose: each `fail_*` counter makes that many of the next
+/// calls of its kind return an IO error without touching the database (so a failed append
+/// stores nothing, as redb's atomic commit guarantees for a real failure). For testing how
+/// the relay recovers from a disk that fails now and then.
+#[derive(Debug)]
+pub struct Faulty {
+    inner: Store,
+    /// How many of the next loads fail.
+    pub fail_loads: AtomicU32,
+    /// How many of the next appends fail.
+    pub fail_appends: AtomicU32,
+    /// How many of the next replica registrations fail.
+    pub fail_replicas: AtomicU32,
+    /// How many appends were attempted (failed or not).
+    pub appends: AtomicU32,
+}
+
+impl Faulty {
+    /// Wrap a store; nothing fails until a counter is set.
+    pub fn new(inner: Store) -> Faulty {
+        Faulty {
+            inner,
+            fail_loads: AtomicU32::new(0),
+            fail_appends: AtomicU32::new(0),
+            fail_replicas: AtomicU32::new(0),
+            appends: AtomicU32::new(0),
+        }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &Store {
+        &self.inner
+    }
+
+    fn trip(counter: &AtomicU32, what: &str) -> Result<(), StoreError> {
+        let tripped = counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if tripped {
+            let e = std::io::Error::other(format!("injected {what} failure"));
+            return Err(StoreError::Db(redb::Error::Io(e)));
+        }
+        Ok(())
+    }
+}
+
+impl RoomStore for Faulty {
+    fn load_room(&self, room: &str) -> Result<RoomRecord, StoreError> {
+        Self::trip(&self.fail_loads, "load")?;
+        self.inner.load_room(room)
+    }
+    fn append(&self, room: &str, first_index: u64, ops: &[StoredOp]) -> Result<(), StoreError> {
+        self.appends.fetch_add(1, Ordering::AcqRel);
+        Self::trip(&self.fail_appends, "append")?;
+        self.inner.append(room, first_index, ops)
+    }
+    fn add_replica(&self, room: &str, replica: NodeId, token: &str) -> Result<(), StoreError> {
+        Self::trip(&self.fail_replicas, "replica")?;
+        self.inner.add_replica(room, replica, token)
+    }
 }
 
 /// The database. Cheap to share behind an `Arc`; every method blocks on disk IO, so async

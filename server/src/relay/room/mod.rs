@@ -12,6 +12,13 @@
 //!
 //! Durability: ops waiting in the actor's queue are committed together in one redb write
 //! transaction (group commit); an op is acknowledged, and forwarded, only after that commit.
+//! A commit that fails stores none of its ops (redb commits atomically), and the room closes
+//! the connection of every tab that had an op in it (code 1011, the reason says so), and drops
+//! that tab's later ops still queued on the same connection: storing them would put a gap in
+//! the tab's sequence that every other tab's hold-back queue would stack its later ops behind.
+//! The tab reconnects, resumes its replica id and re-sends every op not acknowledged, in
+//! order: nothing is lost and, since the log refuses a `(sender, seq)` twice, nothing is stored
+//! twice.
 //!
 //! Delivery: each directed link `from → to` with a connected recipient has a [`pipe`] that
 //! releases its ops at their due times, in order.
@@ -24,7 +31,7 @@ mod pipe;
 pub(crate) mod state;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -46,8 +53,8 @@ use self::{
     state::{Hello, RoomState},
 };
 use super::{
-    outbox::Outbox,
-    store::{Store, StoredOp},
+    outbox::{Outbox, CLOSE_NOT_STORED},
+    store::{RoomStore, StoredOp},
     tasks::Tasks,
 };
 use crate::Shutdown;
@@ -153,7 +160,7 @@ struct Conn {
 
 struct Room {
     name: String,
-    store: Arc<Store>,
+    store: Arc<dyn RoomStore>,
     /// Replicas, presence, waiting resumes, the delay matrix and the log index.
     state: RoomState<Conn, PendingJoin>,
     /// The log, each op serialized once as its `ServerFrame::Op` frame.
@@ -167,6 +174,10 @@ struct Room {
     /// Where the room's pipes are spawned (tracked, panics counted).
     tasks: Tasks,
     rng: SmallRng,
+    /// Present replicas whose connection the room closed because an op of theirs was not
+    /// stored: their ops still queued from that connection are dropped, unacknowledged (the
+    /// tab re-sends them after it resumes). Cleared when the connection leaves.
+    broken: HashSet<NodeId>,
 }
 
 /// Start the actor of room `name`, registered in `rooms` (`registry`, locked by the caller):
@@ -175,7 +186,7 @@ struct Room {
 /// tries the load again.
 pub(crate) fn spawn(
     name: String,
-    store: Arc<Store>,
+    store: Arc<dyn RoomStore>,
     shutdown: Shutdown,
     tasks: &Tasks,
     rooms: &mut HashMap<String, mpsc::UnboundedSender<RoomCmd>>,
@@ -225,7 +236,7 @@ impl Actor {
     }
 }
 
-async fn run(mut actor: Actor, store: Arc<Store>, shutdown: Shutdown, tasks: Tasks) {
+async fn run(mut actor: Actor, store: Arc<dyn RoomStore>, shutdown: Shutdown, tasks: Tasks) {
     let name = actor.name.clone();
     let loaded = {
         let (store, name) = (store.clone(), name.clone());
@@ -255,6 +266,7 @@ async fn run(mut actor: Actor, store: Arc<Store>, shutdown: Shutdown, tasks: Tas
         me,
         tasks,
         rng: SmallRng::from_entropy(),
+        broken: HashSet::new(),
     };
     for op in record.ops {
         room.push_log(op);
@@ -364,6 +376,7 @@ impl Room {
             RoomCmd::Leave { replica, conn } => {
                 if let Some((gone, next)) = self.state.leave(replica, conn) {
                     gone.io.gone.cancel();
+                    self.broken.remove(&replica);
                     self.pipes.retain(|(_, to), _| *to != replica);
                     self.links.retain(|(_, to), _| *to != replica);
                     tracing::info!(room = %self.name, replica, "tab left");
@@ -483,8 +496,10 @@ impl Room {
         Ok(replica)
     }
 
-    /// Commit a batch of ops in one transaction, then acknowledge and forward them.
-    async fn commit(&mut self, batch: Vec<(NodeId, u64, Payload, Instant)>) {
+    /// Commit a batch of ops in one transaction, then acknowledge and forward them. Ops from a
+    /// connection the room has closed (see `broken`) are dropped unacknowledged.
+    async fn commit(&mut self, mut batch: Vec<(NodeId, u64, Payload, Instant)>) {
+        batch.retain(|(from, ..)| !self.broken.contains(from));
         let ids: Vec<(NodeId, u64)> = batch.iter().map(|(f, s, _, _)| (*f, *s)).collect();
         let placed = self.state.place(&ids);
         let first = self.state.log_len();
@@ -516,18 +531,14 @@ impl Room {
                         _ => "the write panicked".to_owned(),
                     };
                     tracing::error!(room = %self.name, error = %why, "cannot store ops");
-                    for ((from, seq), p) in ids.into_iter().zip(placed) {
-                        if !p.duplicate {
-                            let message =
-                                format!("op {seq} not stored ({why}); send it again later");
-                            self.send_to(from, &ServerFrame::Error { message });
-                        }
-                    }
-                    return;
+                    self.not_stored(&ids, &placed, &why);
                 }
             }
         }
         for ((from, seq), p) in ids.into_iter().zip(placed) {
+            if self.broken.contains(&from) {
+                continue;
+            }
             self.send_to(
                 from,
                 &ServerFrame::Ack {
@@ -536,6 +547,25 @@ impl Room {
                     duplicate: p.duplicate,
                 },
             );
+        }
+    }
+
+    /// A commit failed: close the connection of every sender of a fresh op in it, so that
+    /// none of its later ops is stored behind the gap; it resumes and re-sends them all.
+    fn not_stored(&mut self, ids: &[(NodeId, u64)], placed: &[state::Placed], why: &str) {
+        for (&(from, seq), p) in ids.iter().zip(placed) {
+            // A sender that already left re-sends on its next hello anyway.
+            let Some(member) = self.state.member(from) else {
+                continue;
+            };
+            if p.duplicate || self.broken.contains(&from) {
+                continue;
+            }
+            member.io.out.close(
+                CLOSE_NOT_STORED,
+                format!("op {seq} was not stored ({why}); reconnect to send it again"),
+            );
+            self.broken.insert(from);
         }
     }
 
