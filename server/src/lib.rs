@@ -164,6 +164,10 @@ pub async fn run(
         ..services::kv::KvConfig::default()
     })?;
     let app = router(&config, state.clone()).merge(services::kv::router(kv));
+    // `/metrics`: the relay's counters, Prometheus text format.
+    let app = app.merge(services::metrics::router(
+        services::metrics::serve_registry(state.clone(), Vec::new()),
+    ));
     let sd = shutdown.clone();
     // No Nagle: a relay forwards small frames one by one, and Nagle would hold each one
     // behind the peer's delayed ACK (tens of ms a hop).

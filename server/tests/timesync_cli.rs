@@ -167,3 +167,44 @@ fn bad_flags_fail_with_one_line() {
     let (ok, _, err) = chronoscope(&["timesync", "cluster", "--simulate-skew", "Q=5"]);
     assert!(!ok && err.contains("no node \"Q\""), "{err}");
 }
+
+#[test]
+fn serve_metrics_flag_serves_the_node_s_metrics() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chronoscope"))
+        .args(["timesync", "serve", "--id", "A", "--addr", "127.0.0.1:0"])
+        .args(["--metrics", "127.0.0.1:0", "--report", "0s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chronoscope timesync serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _running = Running(child);
+    let metrics_line = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("metrics on http://"))
+        .expect("the metrics address is printed");
+    let addr = metrics_line
+        .trim_start_matches("metrics on http://")
+        .trim_end_matches("/metrics");
+    // A plain HTTP/1.0 request, read to the end (the server closes).
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.0 200"), "{response}");
+    assert!(
+        response.contains("content-type: text/plain; version=0.0.4"),
+        "{response}"
+    );
+    assert!(
+        response.contains("# TYPE timesync_syncs_total counter\n"),
+        "{response}"
+    );
+    assert!(
+        response.contains("timesync_syncs_total{node=\"A\"} 0\n"),
+        "{response}"
+    );
+}

@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 
 use super::units::parse_duration;
 use crate::{
+    services::metrics,
     services::timesync::{
         auth::NodeKeys,
         cluster::{node_id, Cluster},
@@ -68,6 +69,10 @@ pub struct ClusterArgs {
     /// Authenticate every RPC with per-node keys (made up for this run).
     #[arg(long)]
     auth: bool,
+    /// Serve every node's metrics (labelled `node`) at `http://ADDR/metrics`, Prometheus
+    /// text format.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
 }
 
 /// A per-node list of numbers, `A=+120,B=-80`.
@@ -146,6 +151,10 @@ pub struct ServeArgs {
     /// The name the peers' certificates must carry.
     #[arg(long, default_value = "localhost")]
     tls_domain: String,
+    /// Serve this node's metrics at `http://ADDR/metrics` (offset, RTT, error bound, drift
+    /// estimate, sync and authentication counts, peer reachability), Prometheus text format.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
 }
 
 /// `--keys` and `--tls*` into a [`Security`].
@@ -291,6 +300,9 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 on_signal.trigger();
             }
         });
+        if let Some(addr) = args.metrics {
+            serve_metrics(addr, metrics::nodes_registry(vec![node.clone()]), &shutdown).await?;
+        }
         if !args.report.is_zero() {
             let node = node.clone();
             let shutdown = shutdown.clone();
@@ -399,6 +411,10 @@ fn cluster(args: ClusterArgs) -> Result<ExitCode, String> {
                 on_signal.trigger();
             }
         });
+        if let Some(addr) = args.metrics {
+            let registry = metrics::nodes_registry(cluster.nodes().to_vec());
+            serve_metrics(addr, registry, &shutdown).await?;
+        }
         let end = tokio::time::Instant::now() + args.duration;
         let every = if args.report.is_zero() {
             args.duration
@@ -432,6 +448,27 @@ fn cluster(args: ClusterArgs) -> Result<ExitCode, String> {
         cluster.stop().await.map_err(|e| e.to_string())?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Binds `addr` and serves `GET /metrics` for `registry` there until `shutdown` fires; prints
+/// the address (port 0 picks a free one).
+async fn serve_metrics(
+    addr: SocketAddr,
+    registry: prometheus_client::registry::Registry,
+    shutdown: &Shutdown,
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen for metrics on tcp {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("metrics on http://{local}/metrics");
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(e) = metrics::serve(listener, registry, shutdown).await {
+            tracing::error!("metrics server: {e}");
+        }
+    });
+    Ok(())
 }
 
 /// chrony's `sources` table for one node: state symbol, peer, reach (octal), offset ± error,

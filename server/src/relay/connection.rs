@@ -34,6 +34,7 @@ use super::{
     store::RoomStore,
     tasks::Tasks,
 };
+use crate::services::metrics::{self, Refused};
 use crate::{AppState, Shutdown};
 use axum::{
     extract::{
@@ -185,6 +186,7 @@ struct Joined {
 
 async fn connection(socket: WebSocket, room: String, state: Arc<AppState>) {
     let conn = state.relay.next_conn.fetch_add(1, Ordering::Relaxed);
+    let _counted = metrics::relay().connection(); // `/metrics`: open until this returns
     let (sink, mut stream) = socket.split();
     let (out, outbox) = Outbox::new(MAX_OUTBOX_BYTES);
     let (ping, pings) = mpsc::channel::<()>(1);
@@ -223,6 +225,7 @@ async fn connection(socket: WebSocket, room: String, state: Arc<AppState>) {
             Some(Err(e)) => match too_big(e) {
                 Ok((size, max_size)) => {
                     tracing::warn!(%room, conn, size, "frame over the WebSocket limit: closing");
+                    metrics::relay().refused(Refused::TooBig);
                     break Some(CloseFrame {
                         code: close_code::SIZE,
                         reason: format!(
@@ -245,6 +248,7 @@ async fn connection(socket: WebSocket, room: String, state: Arc<AppState>) {
             }
             Message::Binary(_) => {
                 tracing::warn!(%room, conn, "binary frame refused");
+                metrics::relay().refused(Refused::Binary);
                 error(
                     &out,
                     "binary frames are not supported; send JSON text".into(),
@@ -324,6 +328,7 @@ async fn write(
 }
 
 fn error(out: &Outbox, message: String) {
+    metrics::relay().refused(Refused::ErrorFrame);
     let _ = out.send(encode(&ServerFrame::Error { message }));
 }
 

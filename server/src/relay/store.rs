@@ -210,6 +210,7 @@ impl Store {
 
     /// Append `ops` to `room`'s log at indices `first_index..`, durably, in one transaction.
     pub fn append(&self, room: &str, first_index: u64, ops: &[StoredOp]) -> Result<(), StoreError> {
+        let started = std::time::Instant::now(); // `/metrics`: the commit latency
         let txn = self.db.begin_write().map_err(db_err)?;
         {
             let mut table = txn.open_table(OPS).map_err(db_err)?;
@@ -221,6 +222,7 @@ impl Store {
             }
         }
         txn.commit().map_err(db_err)?;
+        crate::services::metrics::relay().committed(ops.len(), started.elapsed());
         Ok(())
     }
 
