@@ -242,7 +242,7 @@ fn main() {
             .map(|i| {
                 let op = chronoscope_server::relay::store::StoredOp { from: 1, seq: i, payload: serde_json::json!({ "ins": [i, "x"] }).into() };
                 let t = Instant::now();
-                store.append("bench", i, &[op]).unwrap();
+                store.append("bench", i, &[op], &[]).unwrap();
                 t.elapsed().as_micros() as u64
             })
             .collect();

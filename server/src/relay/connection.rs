@@ -570,7 +570,7 @@ mod tests {
             seq: 1,
             payload: serde_json::json!("before").into(),
         };
-        store.append("flaky", 0, &[stored]).unwrap();
+        store.append("flaky", 0, &[stored], &[]).unwrap();
         let faulty = Arc::new(Faulty::new(store));
         faulty.fail_loads.store(2, Ordering::Release);
         let relay = Relay::new(faulty.clone(), Shutdown::new());
@@ -583,16 +583,74 @@ mod tests {
                 other => panic!("a failed load refuses the hello: {other:?}"),
             }
         }
-        // The disk is back: the next hello loads the room, log and all.
-        let (_, mut reader) = hello(&relay, "flaky", 3, None).await;
+        // The disk is back for reads but a write fails: the room loads, and that hello only
+        // is refused (its replica id could not be reserved).
+        faulty.fail_reserves.store(1, Ordering::Release);
+        let (answer, _) = try_hello(&relay, "flaky", 3, None).await;
+        match answer {
+            Err(JoinRefused::Failed(why)) => assert!(why.contains("injected"), "{why}"),
+            other => panic!("a failed reservation refuses the hello: {other:?}"),
+        }
+        assert_eq!(relay.loaded_rooms(), 1, "the room itself is loaded");
+        // The next hello gets in, log and all, with an id above the log's senders.
+        let (replica, mut reader) = hello(&relay, "flaky", 4, None).await;
         assert_eq!(caught_up(&mut reader).await.1, 1, "the stored op is there");
-        assert_eq!(relay.loaded_rooms(), 1);
-        // A failed registration refuses that hello only.
-        faulty.fail_replicas.store(1, Ordering::Release);
-        let (answer, _) = try_hello(&relay, "flaky", 4, None).await;
-        assert!(matches!(answer, Err(JoinRefused::Failed(_))), "{answer:?}");
-        let (_, mut reader) = hello(&relay, "flaky", 5, None).await;
+        assert!(replica > 1, "never the id of a sender in the log");
+        relay.shutdown.trigger();
+        assert_eq!(relay.closed().await, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Tabs that say hello and leave without an op leave no replica record on disk (only the
+    /// bound of the ids reserved), while a tab that sent an op resumes after the room reloads,
+    /// and no id is ever issued twice.
+    #[tokio::test(start_paused = true)]
+    async fn hellos_without_ops_do_not_grow_the_store_and_ids_are_never_reused() {
+        let dir = scratch();
+        let faulty = Arc::new(Faulty::new(Store::open(&dir).unwrap()));
+        let relay = Relay::new(faulty.clone(), Shutdown::new());
+        let (writer, mut rw) = hello(&relay, "many", 1, None).await;
+        let (token, _) = caught_up(&mut rw).await;
+        op(&relay, "many", writer, 1);
+        let acked = ServerFrame::from_json(rw.recv().await.unwrap().as_str()).unwrap();
+        assert!(
+            matches!(acked, ServerFrame::Ack { seq: 1, .. }),
+            "{acked:?}"
+        );
+        relay
+            .room("many")
+            .send(RoomCmd::Leave {
+                replica: writer,
+                conn: 1,
+            })
+            .unwrap();
+        let mut last = writer;
+        for conn in 2..=600 {
+            let (r, mut reader) = hello(&relay, "many", conn, None).await;
+            caught_up(&mut reader).await;
+            assert!(r > last, "fresh ids only grow");
+            last = r;
+            relay
+                .room("many")
+                .send(RoomCmd::Leave { replica: r, conn })
+                .unwrap();
+        }
+        let record = faulty.inner().load_room("many").unwrap();
+        assert_eq!(
+            record.replicas.keys().copied().collect::<Vec<_>>(),
+            [writer],
+            "only the replica that sent an op has a record"
+        );
+        assert!(record.issued_below > last, "every issued id is reserved");
+        // Unload the room; after the reload the writer resumes, and fresh ids stay above
+        // every id issued before.
+        tokio::time::sleep(ROOM_IDLE + Duration::from_secs(1)).await;
+        assert_eq!(relay.loaded_rooms(), 0);
+        let (again, mut reader) = hello(&relay, "many", 1000, Some(token)).await;
+        assert_eq!(again, writer, "the writer's token survives");
         assert_eq!(caught_up(&mut reader).await.1, 1);
+        let (fresh, _) = hello(&relay, "many", 1001, None).await;
+        assert!(fresh > last, "{fresh} is above every id issued ({last})");
         relay.shutdown.trigger();
         assert_eq!(relay.closed().await, 0);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -8,8 +8,13 @@
 //!
 //! Tables:
 //! - `ops`: `(room, index) → JSON {from, seq, payload}` — the room's log, `index` from 0, dense.
-//! - `replicas`: `(room, replica) → resume token` — every replica id ever issued in the room,
-//!   so ids are never reused (not even after a restart) and a token resumes its own id only.
+//! - `replicas`: `(room, replica) → resume token` — the replicas that have an op in the log,
+//!   written in the transaction that stores the replica's first op, so a token resumes its own
+//!   id only, across restarts. A tab that never sent an op leaves no record: `hello`s alone do
+//!   not grow the file.
+//! - `issued`: `room → bound` — every replica id the room ever issued is below `bound`. Ids are
+//!   reserved in blocks ([`REPLICA_BLOCK`]), one small overwrite per block, so ids are never
+//!   reused (not even after a restart) while a stream of hellos writes O(1) bytes.
 //!
 //! The rooms reach the store through the [`RoomStore`] trait, so a test can put a store that
 //! fails on purpose ([`Faulty`]) under the real room actors.
@@ -26,6 +31,10 @@ use serde::{Deserialize, Serialize};
 
 const OPS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("ops");
 const REPLICAS: TableDefinition<(&str, u32), &str> = TableDefinition::new("replicas");
+const ISSUED: TableDefinition<&str, u32> = TableDefinition::new("issued");
+
+/// How many replica ids a room reserves at a time (see the `issued` table).
+pub const REPLICA_BLOCK: u32 = 64;
 
 /// The file name of the database inside the data directory.
 pub const DB_FILE: &str = "relay.redb";
@@ -68,8 +77,10 @@ pub struct StoredOp {
 pub struct RoomRecord {
     /// The log, in index order.
     pub ops: Vec<StoredOp>,
-    /// Every replica id issued in the room, with its resume token.
+    /// Every replica with an op in the log, with its resume token.
     pub replicas: HashMap<NodeId, String>,
+    /// Every replica id the room issued is below this (0 for a room never seen).
+    pub issued_below: u32,
 }
 
 /// What a room needs from durable storage. Every method blocks on disk IO, so async callers
@@ -77,22 +88,35 @@ pub struct RoomRecord {
 pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
     /// Read a room's whole record (empty for a room never seen).
     fn load_room(&self, room: &str) -> Result<RoomRecord, StoreError>;
-    /// Append `ops` to `room`'s log at indices `first_index..`, durably and atomically: when
-    /// it returns `Ok` all of them are on disk, when it returns `Err` none of them is.
-    fn append(&self, room: &str, first_index: u64, ops: &[StoredOp]) -> Result<(), StoreError>;
-    /// Record a newly issued replica id and its resume token, durably.
-    fn add_replica(&self, room: &str, replica: NodeId, token: &str) -> Result<(), StoreError>;
+    /// Append `ops` to `room`'s log at indices `first_index..`, and record `replicas` (the
+    /// senders whose first ops these are, with their resume tokens), durably and atomically:
+    /// when it returns `Ok` all of it is on disk, when it returns `Err` none of it is.
+    fn append(
+        &self,
+        room: &str,
+        first_index: u64,
+        ops: &[StoredOp],
+        replicas: &[(NodeId, String)],
+    ) -> Result<(), StoreError>;
+    /// Record, durably, that the room may issue replica ids below `bound`.
+    fn reserve_replicas(&self, room: &str, bound: u32) -> Result<(), StoreError>;
 }
 
 impl RoomStore for Store {
     fn load_room(&self, room: &str) -> Result<RoomRecord, StoreError> {
         Store::load_room(self, room)
     }
-    fn append(&self, room: &str, first_index: u64, ops: &[StoredOp]) -> Result<(), StoreError> {
-        Store::append(self, room, first_index, ops)
+    fn append(
+        &self,
+        room: &str,
+        first_index: u64,
+        ops: &[StoredOp],
+        replicas: &[(NodeId, String)],
+    ) -> Result<(), StoreError> {
+        Store::append(self, room, first_index, ops, replicas)
     }
-    fn add_replica(&self, room: &str, replica: NodeId, token: &str) -> Result<(), StoreError> {
-        Store::add_replica(self, room, replica, token)
+    fn reserve_replicas(&self, room: &str, bound: u32) -> Result<(), StoreError> {
+        Store::reserve_replicas(self, room, bound)
     }
 }
 
@@ -107,8 +131,8 @@ pub struct Faulty {
     pub fail_loads: AtomicU32,
     /// How many of the next appends fail.
     pub fail_appends: AtomicU32,
-    /// How many of the next replica registrations fail.
-    pub fail_replicas: AtomicU32,
+    /// How many of the next replica-id reservations fail.
+    pub fail_reserves: AtomicU32,
     /// How many appends were attempted (failed or not).
     pub appends: AtomicU32,
 }
@@ -120,7 +144,7 @@ impl Faulty {
             inner,
             fail_loads: AtomicU32::new(0),
             fail_appends: AtomicU32::new(0),
-            fail_replicas: AtomicU32::new(0),
+            fail_reserves: AtomicU32::new(0),
             appends: AtomicU32::new(0),
         }
     }
@@ -147,14 +171,20 @@ impl RoomStore for Faulty {
         Self::trip(&self.fail_loads, "load")?;
         self.inner.load_room(room)
     }
-    fn append(&self, room: &str, first_index: u64, ops: &[StoredOp]) -> Result<(), StoreError> {
+    fn append(
+        &self,
+        room: &str,
+        first_index: u64,
+        ops: &[StoredOp],
+        replicas: &[(NodeId, String)],
+    ) -> Result<(), StoreError> {
         self.appends.fetch_add(1, Ordering::AcqRel);
         Self::trip(&self.fail_appends, "append")?;
-        self.inner.append(room, first_index, ops)
+        self.inner.append(room, first_index, ops, replicas)
     }
-    fn add_replica(&self, room: &str, replica: NodeId, token: &str) -> Result<(), StoreError> {
-        Self::trip(&self.fail_replicas, "replica")?;
-        self.inner.add_replica(room, replica, token)
+    fn reserve_replicas(&self, room: &str, bound: u32) -> Result<(), StoreError> {
+        Self::trip(&self.fail_reserves, "reservation")?;
+        self.inner.reserve_replicas(room, bound)
     }
 }
 
@@ -172,6 +202,7 @@ impl Store {
         let txn = db.begin_write().map_err(db_err)?;
         txn.open_table(OPS).map_err(db_err)?;
         txn.open_table(REPLICAS).map_err(db_err)?;
+        txn.open_table(ISSUED).map_err(db_err)?;
         txn.commit().map_err(db_err)?;
         Ok(Store { db })
     }
@@ -205,11 +236,28 @@ impl Store {
             let (key, value) = entry.map_err(db_err)?;
             replicas.insert(key.value().1, value.value().to_owned());
         }
-        Ok(RoomRecord { ops, replicas })
+        let issued_below = txn
+            .open_table(ISSUED)
+            .map_err(db_err)?
+            .get(room)
+            .map_err(db_err)?
+            .map_or(0, |v| v.value());
+        Ok(RoomRecord {
+            ops,
+            replicas,
+            issued_below,
+        })
     }
 
-    /// Append `ops` to `room`'s log at indices `first_index..`, durably, in one transaction.
-    pub fn append(&self, room: &str, first_index: u64, ops: &[StoredOp]) -> Result<(), StoreError> {
+    /// Append `ops` to `room`'s log at indices `first_index..` and record `replicas` with
+    /// their tokens, durably, in one transaction.
+    pub fn append(
+        &self,
+        room: &str,
+        first_index: u64,
+        ops: &[StoredOp],
+        replicas: &[(NodeId, String)],
+    ) -> Result<(), StoreError> {
         let started = std::time::Instant::now(); // `/metrics`: the commit latency
         let txn = self.db.begin_write().map_err(db_err)?;
         {
@@ -220,21 +268,32 @@ impl Store {
                     .insert((room, first_index + i as u64), bytes.as_slice())
                     .map_err(db_err)?;
             }
+            let mut table = txn.open_table(REPLICAS).map_err(db_err)?;
+            for (replica, token) in replicas {
+                table
+                    .insert((room, *replica), token.as_str())
+                    .map_err(db_err)?;
+            }
         }
         txn.commit().map_err(db_err)?;
         crate::services::metrics::relay().committed(ops.len(), started.elapsed());
         Ok(())
     }
 
-    /// Record a newly issued replica id and its resume token, durably.
-    pub fn add_replica(&self, room: &str, replica: NodeId, token: &str) -> Result<(), StoreError> {
+    /// Record, durably, that `room` may issue replica ids below `bound`.
+    pub fn reserve_replicas(&self, room: &str, bound: u32) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(db_err)?;
-        txn.open_table(REPLICAS)
+        txn.open_table(ISSUED)
             .map_err(db_err)?
-            .insert((room, replica), token)
+            .insert(room, bound)
             .map_err(db_err)?;
         txn.commit().map_err(db_err)?;
         Ok(())
+    }
+
+    /// How many replica records `room` holds on disk.
+    pub fn replica_records(&self, room: &str) -> Result<usize, StoreError> {
+        Ok(self.load_room(room)?.replicas.len())
     }
 }
 
@@ -261,18 +320,20 @@ mod tests {
         };
         {
             let s = Store::open(&dir).unwrap();
-            s.append("a", 0, &[op(1, 1), op(2, 1)]).unwrap();
-            s.append("ab", 0, &[op(3, 9)]).unwrap();
-            s.append("a", 2, &[op(1, 2)]).unwrap();
-            s.add_replica("a", 1, "t1").unwrap();
-            s.add_replica("a", 2, "t2").unwrap();
+            s.append("a", 0, &[op(1, 1), op(2, 1)], &[(1, "t1".into())])
+                .unwrap();
+            s.append("ab", 0, &[op(3, 9)], &[]).unwrap();
+            s.append("a", 2, &[op(1, 2)], &[(2, "t2".into())]).unwrap();
+            s.reserve_replicas("a", 64).unwrap();
         }
         let s = Store::open(&dir).unwrap();
         let a = s.load_room("a").unwrap();
         assert_eq!(a.ops, vec![op(1, 1), op(2, 1), op(1, 2)]);
         assert_eq!(a.replicas.len(), 2);
         assert_eq!(a.replicas[&2], "t2");
+        assert_eq!(a.issued_below, 64);
         assert_eq!(s.load_room("ab").unwrap().ops, vec![op(3, 9)]);
+        assert_eq!(s.load_room("ab").unwrap().issued_below, 0);
         assert!(s.load_room("b").unwrap().ops.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -258,7 +258,7 @@ async fn run(mut actor: Actor, store: Arc<dyn RoomStore>, shutdown: Shutdown, ta
     let me = actor.me.clone();
     let mut room = Room {
         log: Vec::with_capacity(record.ops.len()),
-        state: RoomState::new(record.replicas),
+        state: RoomState::new(record.replicas, record.issued_below),
         name,
         store,
         links: HashMap::new(),
@@ -438,17 +438,24 @@ impl Room {
         let replica = match resumed {
             Some(r) => r,
             None => {
-                let r = self.state.next_replica();
-                let token = format!("{:032x}", rand::thread_rng().gen::<u128>());
-                let (store, room, t) = (self.store.clone(), self.name.clone(), token.clone());
-                match tokio::task::spawn_blocking(move || store.add_replica(&room, r, &t)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(room = %self.name, error = %e, "cannot store replica");
-                        return Err(format!("cannot register a replica: {e}"));
+                let Some(r) = self.state.next_replica() else {
+                    return Err("this room has issued every replica id there is".to_owned());
+                };
+                if let Some(bound) = self.state.reservation(r) {
+                    let (store, room) = (self.store.clone(), self.name.clone());
+                    match tokio::task::spawn_blocking(move || store.reserve_replicas(&room, bound))
+                        .await
+                    {
+                        Ok(Ok(())) => self.state.reserved(bound),
+                        Ok(Err(e)) => {
+                            tracing::error!(room = %self.name, error = %e, "cannot reserve replica ids");
+                            return Err(format!("cannot register a replica: {e}"));
+                        }
+                        Err(_) => return Err("cannot register a replica".to_owned()),
                     }
-                    Err(_) => return Err("cannot register a replica".to_owned()),
                 }
+                // The token reaches the store with the replica's first op (see `commit`).
+                let token = format!("{:032x}", rand::thread_rng().gen::<u128>());
                 self.state.issued(r, token);
                 r
             }
@@ -513,12 +520,18 @@ impl Room {
         }
         if !fresh.is_empty() {
             let (store, room) = (self.store.clone(), self.name.clone());
+            // Senders whose first op this is: their tokens go into the same transaction.
+            let replicas = self.state.unstored(fresh.iter().map(|op| op.from));
+            let recorded: Vec<NodeId> = replicas.iter().map(|(r, _)| *r).collect();
             let written = tokio::task::spawn_blocking(move || {
-                store.append(&room, first, &fresh).map(|()| fresh)
+                store
+                    .append(&room, first, &fresh, &replicas)
+                    .map(|()| fresh)
             })
             .await;
             match written {
                 Ok(Ok(ops)) => {
+                    self.state.recorded(recorded);
                     for (op, received) in ops.into_iter().zip(at) {
                         let from = op.from;
                         let index = self.push_log(op);

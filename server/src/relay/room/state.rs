@@ -7,6 +7,11 @@
 //! Invariants (checked in the tests below):
 //! - at most one connection per replica, and only replicas this room issued are present;
 //! - a resume token names its own replica only;
+//! - a fresh replica id is above every id the room issued, also across restarts (issued ids
+//!   are reserved durably in blocks, see [`RoomState::reservation`]);
+//! - the tokens of replicas that never had an op stored are kept in memory only, and at most
+//!   [`MAX_IDLE_UNSTORED`] of them for tabs not present (oldest forgotten first): a stream of
+//!   `hello`s grows neither the store nor the room;
 //! - the log index is dense (`0..len`) and names each `(sender, seq)` once, so a re-sent op
 //!   is recognised and never stored twice;
 //! - the matrix holds only links that differ from the default, in `(from, to)` order.
@@ -14,12 +19,20 @@
 //! `C` is what the actor keeps for a present tab (its outbox), `J` a hello waiting for its
 //! answer; the tests use plain values for both.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use chronoscope::{
     protocol::{Link, Member},
     NodeId,
 };
+
+/// How many replicas that never had an op stored, and are not present, keep their resume
+/// token (in memory); beyond it the oldest is forgotten and its tab, if it ever comes back,
+/// gets a fresh id (it has nothing in the log to lose).
+pub(crate) const MAX_IDLE_UNSTORED: usize = 1024;
+
+/// How many replica ids a room reserves in the store at a time.
+pub(crate) use super::super::store::REPLICA_BLOCK;
 
 /// A tab present in the room.
 #[derive(Debug)]
@@ -78,8 +91,21 @@ struct Waiting<J> {
 /// The state of one room.
 #[derive(Debug)]
 pub(crate) struct RoomState<C, J> {
-    /// Every replica id issued in this room, with its resume token (loaded from the store).
+    /// The resume token of every replica that can resume: those with ops in the log (loaded
+    /// from the store) and those issued since the room loaded that were not forgotten.
     tokens: HashMap<NodeId, String>,
+    /// The replicas whose token the store holds (they have an op in the log).
+    stored: HashSet<NodeId>,
+    /// Replicas with an unstored token that are not present, by when they left.
+    idle_unstored: BTreeMap<u64, NodeId>,
+    /// When each of those left (the key into `idle_unstored`).
+    left_at: HashMap<NodeId, u64>,
+    /// Counts leaves, to order `idle_unstored`.
+    leaves: u64,
+    /// The next fresh replica id.
+    next: u64,
+    /// The store's bound: every id below it may have been issued.
+    issued_below: u32,
     /// The tabs present, by replica id.
     members: BTreeMap<NodeId, Present<C>>,
     /// Resumes waiting for their replica's connection to leave, oldest first.
@@ -93,11 +119,18 @@ pub(crate) struct RoomState<C, J> {
 }
 
 impl<C, J> RoomState<C, J> {
-    /// A room whose issued replicas are `tokens`, with an empty log (feed the stored log to
-    /// [`RoomState::logged`]).
-    pub(crate) fn new(tokens: HashMap<NodeId, String>) -> Self {
+    /// A room whose stored replicas are `tokens` and that issued ids below `issued_below`,
+    /// with an empty log (feed the stored log to [`RoomState::logged`]).
+    pub(crate) fn new(tokens: HashMap<NodeId, String>, issued_below: u32) -> Self {
+        let above_stored = tokens.keys().max().map_or(1, |m| u64::from(*m) + 1);
         RoomState {
+            stored: tokens.keys().copied().collect(),
             tokens,
+            idle_unstored: BTreeMap::new(),
+            left_at: HashMap::new(),
+            leaves: 0,
+            next: above_stored.max(u64::from(issued_below)).max(1),
+            issued_below,
             members: BTreeMap::new(),
             waiting: HashMap::new(),
             links: BTreeMap::new(),
@@ -125,15 +158,62 @@ impl<C, J> RoomState<C, J> {
     }
 
     /// The id a fresh replica gets: one above every id ever issued here (ids are never
-    /// reused, not even after a restart, since the issued ones are stored).
-    pub(crate) fn next_replica(&self) -> NodeId {
-        self.tokens.keys().max().map_or(1, |m| m + 1)
+    /// reused, not even after a restart, since the issued ones are reserved in the store);
+    /// `None` once the ids are used up.
+    pub(crate) fn next_replica(&self) -> Option<NodeId> {
+        NodeId::try_from(self.next)
+            .ok()
+            .filter(|r| *r < NodeId::MAX)
     }
 
-    /// Record a replica the store now holds, with its resume token.
+    /// The bound to reserve in the store before `replica` may be issued, if its block is not
+    /// reserved yet.
+    pub(crate) fn reservation(&self, replica: NodeId) -> Option<u32> {
+        (replica >= self.issued_below).then(|| replica.saturating_add(REPLICA_BLOCK))
+    }
+
+    /// The store now holds the bound `bound`.
+    pub(crate) fn reserved(&mut self, bound: u32) {
+        self.issued_below = self.issued_below.max(bound);
+    }
+
+    /// Record a fresh replica (its block reserved) with its resume token, kept in memory until
+    /// its first op is stored.
     pub(crate) fn issued(&mut self, replica: NodeId, token: String) {
         debug_assert!(!self.tokens.contains_key(&replica), "ids are never reused");
+        debug_assert!(replica < self.issued_below, "issued ids are reserved");
         self.tokens.insert(replica, token);
+        self.next = self.next.max(u64::from(replica) + 1);
+    }
+
+    /// Of `senders`, those whose token the store does not hold yet, with their tokens: to be
+    /// written with their ops.
+    pub(crate) fn unstored(
+        &self,
+        senders: impl IntoIterator<Item = NodeId>,
+    ) -> Vec<(NodeId, String)> {
+        let mut seen = HashSet::new();
+        senders
+            .into_iter()
+            .filter(|r| !self.stored.contains(r) && seen.insert(*r))
+            .filter_map(|r| self.tokens.get(&r).map(|t| (r, t.clone())))
+            .collect()
+    }
+
+    /// The store now holds the tokens of `replicas`.
+    pub(crate) fn recorded(&mut self, replicas: impl IntoIterator<Item = NodeId>) {
+        for r in replicas {
+            self.stored.insert(r);
+            if let Some(at) = self.left_at.remove(&r) {
+                self.idle_unstored.remove(&at);
+            }
+        }
+    }
+
+    /// How many tokens the room keeps in memory.
+    #[cfg(test)]
+    pub(crate) fn tokens_kept(&self) -> usize {
+        self.tokens.len()
     }
 
     /// Whether this room issued `replica`.
@@ -175,6 +255,9 @@ impl<C, J> RoomState<C, J> {
             !self.members.contains_key(&replica),
             "one connection per replica"
         );
+        if let Some(at) = self.left_at.remove(&replica) {
+            self.idle_unstored.remove(&at);
+        }
         self.members.insert(replica, Present { member, conn, io });
     }
 
@@ -186,6 +269,19 @@ impl<C, J> RoomState<C, J> {
             return None;
         }
         let gone = self.members.remove(&replica).expect("checked above");
+        if !self.stored.contains(&replica) {
+            self.leaves += 1;
+            self.idle_unstored.insert(self.leaves, replica);
+            self.left_at.insert(replica, self.leaves);
+            while self.idle_unstored.len() > MAX_IDLE_UNSTORED {
+                let (_, oldest) = self.idle_unstored.pop_first().expect("over the cap");
+                self.left_at.remove(&oldest);
+                // A resume still waiting for it keeps it (it is about to be present again).
+                if !self.waiting.contains_key(&oldest) {
+                    self.tokens.remove(&oldest);
+                }
+            }
+        }
         let next = self
             .waiting
             .get_mut(&replica)
@@ -292,6 +388,7 @@ impl<C, J> RoomState<C, J> {
         let index = self.len;
         let fresh = self.ids.insert((from, seq), index).is_none();
         debug_assert!(fresh, "an op is logged once");
+        self.next = self.next.max(u64::from(from) + 1);
         self.len += 1;
         index
     }
@@ -313,7 +410,7 @@ mod tests {
 
     /// A room that issued replicas 1..=n with tokens "t1".. and has none present.
     fn room(n: NodeId) -> State {
-        RoomState::new((1..=n).map(|r| (r, format!("t{r}"))).collect())
+        RoomState::new((1..=n).map(|r| (r, format!("t{r}"))).collect(), 0)
     }
 
     fn link(from: NodeId, to: NodeId, delay_ms: u32, cut: bool) -> Link {
@@ -326,17 +423,81 @@ mod tests {
         }
     }
 
+    /// Issue the next fresh replica as the actor does: reserve its block first if needed.
+    fn fresh<C, J>(s: &mut RoomState<C, J>) -> NodeId {
+        let r = s.next_replica().expect("ids left");
+        if let Some(bound) = s.reservation(r) {
+            s.reserved(bound);
+        }
+        s.issued(r, format!("t{r}"));
+        r
+    }
+
     #[test]
     fn fresh_replicas_are_numbered_above_every_id_ever_issued() {
-        let mut s: State = RoomState::new(HashMap::new());
-        assert_eq!(s.next_replica(), 1);
-        s.issued(1, "a".into());
-        s.issued(7, "b".into());
-        assert_eq!(s.next_replica(), 8);
+        let mut s: State = RoomState::new(HashMap::new(), 0);
+        assert_eq!(s.next_replica(), Some(1));
+        assert_eq!(s.reservation(1), Some(1 + REPLICA_BLOCK));
+        assert_eq!(fresh(&mut s), 1);
+        assert_eq!(s.reservation(2), None, "inside the reserved block");
+        assert_eq!(fresh(&mut s), 2);
         // Leaving does not free an id.
-        s.join(member(7), 1, "c7");
-        s.leave(7, 1).unwrap();
-        assert_eq!(s.next_replica(), 8);
+        s.join(member(2), 1, "c2");
+        s.leave(2, 1).unwrap();
+        assert_eq!(s.next_replica(), Some(3));
+        // After a restart: above the stored replicas and the reserved bound, whichever is
+        // higher (a database from before the bound existed has only the stored replicas).
+        let stored: HashMap<NodeId, String> = [(7, "t7".to_owned())].into();
+        assert_eq!(State::new(stored.clone(), 65).next_replica(), Some(65));
+        assert_eq!(State::new(stored, 0).next_replica(), Some(8));
+        assert_eq!(State::new(HashMap::new(), NodeId::MAX).next_replica(), None);
+    }
+
+    #[test]
+    fn tokens_of_replicas_that_never_sent_an_op_are_bounded_and_stored_ones_are_kept() {
+        let mut s: State = RoomState::new(HashMap::new(), 0);
+        let mut bound_writes = 0;
+        let keeper = fresh(&mut s);
+        s.join(member(keeper), 0, "k");
+        assert_eq!(
+            s.unstored([keeper, keeper]),
+            [(keeper, format!("t{keeper}"))]
+        );
+        s.recorded([keeper]);
+        assert!(
+            s.unstored([keeper]).is_empty(),
+            "written with its first op, once"
+        );
+        s.leave(keeper, 0).unwrap();
+        for conn in 1..=5000u64 {
+            let r = s.next_replica().unwrap();
+            if let Some(bound) = s.reservation(r) {
+                s.reserved(bound);
+                bound_writes += 1;
+            }
+            s.issued(r, format!("t{r}"));
+            s.join(member(r), conn, "c");
+            s.leave(r, conn).unwrap();
+            assert!(s.tokens_kept() <= MAX_IDLE_UNSTORED + 1);
+        }
+        // One reservation per block of ids (the keeper's was the first).
+        assert_eq!(bound_writes + 1, 5001_u32.div_ceil(REPLICA_BLOCK));
+        assert_eq!(s.hello(Some(&format!("t{keeper}"))), Hello::Resume(keeper));
+        assert_eq!(
+            s.hello(Some("t5001")),
+            Hello::Resume(5001),
+            "recent ones resume"
+        );
+        assert_eq!(
+            s.hello(Some("t2")),
+            Hello::Fresh,
+            "the oldest are forgotten"
+        );
+        assert_eq!(s.next_replica(), Some(5002), "and their ids are not reused");
+        // A forgotten-about replica that comes back and sends an op is recorded again.
+        let r = fresh(&mut s);
+        s.join(member(r), 9999, "c");
+        assert_eq!(s.unstored([r]).len(), 1);
     }
 
     #[test]
@@ -465,7 +626,7 @@ mod tests {
         use rand::{rngs::SmallRng, Rng, SeedableRng};
         for seed in 0..300u64 {
             let mut rng = SmallRng::seed_from_u64(seed);
-            let mut s: RoomState<u64, u64> = RoomState::new(HashMap::new());
+            let mut s: RoomState<u64, u64> = RoomState::new(HashMap::new(), 0);
             let mut next_conn = 0u64;
             let mut answered = 0u64;
             let mut waiting: Vec<(NodeId, u64)> = Vec::new();
@@ -483,8 +644,7 @@ mod tests {
                         };
                         match s.hello(token.as_deref()) {
                             Hello::Fresh => {
-                                let r = s.next_replica();
-                                s.issued(r, format!("t{r}"));
+                                let r = fresh(&mut s);
                                 admit(&mut s, r, conn);
                                 answered += 1;
                             }
@@ -518,9 +678,8 @@ mod tests {
                         }
                         let (r, conn) = waiting.remove(rng.gen_range(0..waiting.len()));
                         let join = s.expire(r, conn).expect("it was waiting");
-                        let fresh = s.next_replica();
-                        s.issued(fresh, format!("t{fresh}"));
-                        admit(&mut s, fresh, join);
+                        let r = fresh(&mut s);
+                        admit(&mut s, r, join);
                         answered += 1;
                     }
                 }
