@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 use crate::connection::{LinkStatus, Relay};
 use crate::pages;
 use crate::registry::{self, Group, LabEntry, Page, LABS};
-use crate::route::{current_hash, room_from_url, slug_of};
+use crate::route::{room_from_url, watch_slug};
 
 /// The labs bundle's ES module, beside the shell's files (trunk names a worker-type binary
 /// after itself, without a hash).
@@ -62,10 +62,7 @@ fn load_labs(state: RwSignal<LabsBundle>) {
 /// The root component.
 #[component]
 pub fn App() -> impl IntoView {
-    let hash = RwSignal::new(current_hash());
-    let _ = window_event_listener_untyped("hashchange", move |_| hash.set(current_hash()));
-    // Only the path picks the page: a lab's own parameter changes keep the page mounted.
-    let slug = Memo::new(move |_| slug_of(&hash.get()));
+    let slug = watch_slug();
     let in_labs = Memo::new(move |_| {
         matches!(
             registry::find(&slug.get()).map(|e| &e.page),

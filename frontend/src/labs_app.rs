@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::registry::{self, Page};
-use crate::route::{current_hash, slug_of, LAB_ROOT_ID};
+use crate::route::{watch_slug, LAB_ROOT_ID};
 
 /// Mounts the lab router into `#lab-root` (once; the shell imports this bundle once).
 pub fn mount() {
@@ -21,10 +21,7 @@ pub fn mount() {
 /// The router of the labs bundle.
 #[component]
 fn LabsApp() -> impl IntoView {
-    let hash = RwSignal::new(current_hash());
-    // A listener, not `window.onhashchange`: that one is the shell's.
-    let _ = window_event_listener_untyped("hashchange", move |_| hash.set(current_hash()));
-    let slug = Memo::new(move |_| slug_of(&hash.get()));
+    let slug = watch_slug();
     move || match registry::find(&slug.get()).map(|e| &e.page) {
         Some(Page::Here(page)) => page(),
         _ => ().into_any(),

@@ -14,6 +14,15 @@ pub fn current_hash() -> String {
     window().location().hash().unwrap_or_default()
 }
 
+/// The page path of the URL as a signal that follows `hashchange` (through a listener, so the
+/// shell's router and the labs bundle's each have their own). Only the path: a lab's own
+/// parameter changes keep its page mounted.
+pub fn watch_slug() -> Memo<String> {
+    let hash = RwSignal::new(current_hash());
+    let _ = window_event_listener_untyped("hashchange", move |_| hash.set(current_hash()));
+    Memo::new(move |_| slug_of(&hash.get()))
+}
+
 /// The path of a fragment such as `#/lamport?exp=4`.
 pub fn slug_of(hash: &str) -> String {
     let path = hash.trim_start_matches('#').trim_start_matches('/');

@@ -8,20 +8,16 @@
 use chronoscope::labs::Params;
 use leptos::prelude::*;
 
-fn hash() -> String {
-    window().location().hash().unwrap_or_default()
-}
+use crate::route::{current_hash, slug_of};
 
 /// The path of the fragment: `lamport` for `#/lamport?exp=4`.
 pub fn slug_in_url() -> String {
-    slug_of(&hash())
+    slug_of(&current_hash())
 }
-
-pub use crate::route::slug_of;
 
 /// The parameters in the fragment's query.
 pub fn params_in_url() -> Params {
-    let h = hash();
+    let h = current_hash();
     Params::parse(h.split_once('?').map_or("", |(_, q)| q))
 }
 
@@ -37,7 +33,7 @@ pub fn fragment(slug: &str, params: &Params) -> String {
 /// A new history entry for these parameters (unless the URL already says so).
 pub fn push(slug: &str, params: &Params) {
     let f = fragment(slug, params);
-    if hash() != f {
+    if current_hash() != f {
         let _ = window().location().set_hash(&f);
     }
 }
@@ -45,7 +41,7 @@ pub fn push(slug: &str, params: &Params) {
 /// The current history entry, rewritten to these parameters (no new entry, no event).
 pub fn replace(slug: &str, params: &Params) {
     let f = fragment(slug, params);
-    if hash() == f {
+    if current_hash() == f {
         return;
     }
     let loc = window().location();
